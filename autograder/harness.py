@@ -1,0 +1,137 @@
+"""Building blocks the suites share: run cases in the sandbox, compare with the reference.
+
+A suite test usually reads
+
+    cases = [Call(rewards, dones, 0.9, label="T=7, gamma=0.9"), ...]
+    compare(sub, dev, "ex1_values", "discounted_returns", cases, ref.discounted_returns,
+            mistakes=return_mistakes)
+
+The reference runs here, in the trusted parent, on CPU; the student's
+function runs in the sandbox on the grading device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import checks
+from .checks import CheckFailed, Mistake
+from .student import Case, Submission, tensor
+
+
+@dataclass
+class Call:
+    """Arguments of one call (torch tensors are sent as tensors, the rest as JSON)."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+    requires_grad: Sequence[Any] = ()  # indices / names of tensor args that get requires_grad
+
+    def __init__(self, *args, label: str = "", requires_grad: Sequence[Any] = (), **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        self.label = label
+        self.requires_grad = requires_grad
+
+
+def _spec(value, rg: bool):
+    if isinstance(value, torch.Tensor):
+        return tensor(value, requires_grad=rg)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        from .student import listof
+
+        return listof([tensor(v, requires_grad=rg) for v in value])
+    return value
+
+
+def to_case(call: Call, grad_weights: dict | None = None, seed: int | None = None) -> Case:
+    args = tuple(_spec(a, i in call.requires_grad) for i, a in enumerate(call.args))
+    kwargs = {k: _spec(v, k in call.requires_grad) for k, v in call.kwargs.items()}
+    return Case(args, kwargs, grad_weights, seed)
+
+
+def run(sub: Submission, module: str, function: str, calls: list[Call], timeout: float = 20, **kw):
+    return sub.call_many(module, function, [to_case(c) for c in calls], timeout=timeout, **kw)
+
+
+def _leaf_at(out, path: str):
+    for part in path.split(".") if path else []:
+        out = out[int(part)] if isinstance(out, (list, tuple)) else getattr(out, part)
+    return out
+
+
+def compare(sub: Submission, dev: str, module: str, function: str, calls: list[Call],
+            reference: Callable, *, outputs: Sequence[str] = ("",), labels: Sequence[str] | None = None,
+            dtype: str | None = "float32", rtol: float = 1e-4, atol: float = 1e-5,
+            mistakes: Callable[[Call], Iterable[Mistake]] | None = None, timeout: float = 20,
+            check_inputs: bool = True) -> None:
+    """Every output of every call must match the reference (shape, dtype, device, values)."""
+    results = run(sub, module, function, calls, timeout=timeout)
+    for call, res in zip(calls, results):
+        checks.require_ok(res, function)
+        ref_out = reference(*call.args, **call.kwargs)
+        for k, path in enumerate(outputs):
+            label = labels[k] if labels else "the result"
+            leaf = checks.tensor_output(res, function, path, label)
+            expected = _leaf_at(ref_out, path)
+            wrong = []
+            if mistakes is not None:
+                wrong = [(key, msg, (lambda f=f, p=path: _leaf_at(f(), p))) for key, msg, f in mistakes(call)]
+            checks.assert_tensor(leaf, expected, function, device=dev, label=label, dtype=dtype,
+                                 rtol=rtol, atol=atol, mistakes=wrong, context=call.label)
+        if check_inputs:
+            originals = {f"arg{i}": a for i, a in enumerate(call.args) if isinstance(a, torch.Tensor)}
+            originals.update({k: v for k, v in call.kwargs.items() if isinstance(v, torch.Tensor)})
+            checks.assert_inputs_unchanged(res, originals, function)
+
+
+def gradients(sub: Submission, dev: str, module: str, function: str, call: Call, reference: Callable,
+              expect: dict[Any, bool], outputs: Sequence[str] = ("",), seed: int = 0,
+              names: dict[Any, str] | None = None, rtol: float = 1e-4, atol: float = 1e-5,
+              mistakes: Callable[[Any], Iterable[Mistake]] | None = None, timeout: float = 20) -> None:
+    """Gradient of sum_k <w_k, output_k> w.r.t. each tensor arg in ``expect``.
+
+    ``expect[arg] = True``: must match the reference gradient; ``False``: must
+    receive none. ``arg`` is a positional index or a keyword name.
+    """
+    rng = np.random.default_rng(seed)
+    ref_out = reference(*call.args, **call.kwargs)
+    weights = {p: rng.normal(size=tuple(_leaf_at(ref_out, p).shape)) for p in outputs}
+    call = Call(*call.args, label=call.label, requires_grad=tuple(expect), **call.kwargs)
+    (res,) = sub.call_many(module, function, [to_case(call, grad_weights=weights)], timeout=timeout)
+    checks.require_ok(res, function)
+    # the reference gradients, in float64
+    pos = list(call.args)
+    kw = dict(call.kwargs)
+    leaves = {}
+    for key in expect:
+        v = pos[key] if isinstance(key, int) else kw[key]
+        leaf = v.detach().clone().double().requires_grad_(True)
+        leaves[key] = leaf
+        if isinstance(key, int):
+            pos[key] = leaf
+        else:
+            kw[key] = leaf
+    pos = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() and i not in leaves else a
+           for i, a in enumerate(pos)]
+    out = reference(*pos, **kw)
+    total = sum((_leaf_at(out, p).double() * torch.as_tensor(w)).sum() for p, w in weights.items()
+                if isinstance(_leaf_at(out, p), torch.Tensor) and _leaf_at(out, p).requires_grad)
+    for key, should in expect.items():
+        path = f"arg{key}" if isinstance(key, int) else key
+        label = (names or {}).get(key, path)
+        if isinstance(total, torch.Tensor):
+            (g,) = torch.autograd.grad(total, [leaves[key]], retain_graph=True, allow_unused=True)
+        else:
+            g = None
+        expected = None if (g is None or not should) else g.numpy()
+        if should and expected is None:
+            raise RuntimeError(f"reference gives no gradient for {label}")
+        wrong = []
+        if mistakes is not None:
+            wrong = list(mistakes(key))
+        checks.assert_grad(res, path, expected, function, label, rtol=rtol, atol=atol, mistakes=wrong)

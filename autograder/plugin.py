@@ -1,0 +1,97 @@
+"""pytest plugin that turns a hidden suite into scored, per-function results.
+
+Every suite test carries two markers:
+
+    @pytest.mark.function("discounted_returns")   # the function it grades
+    @pytest.mark.points(2)                          # what it is worth
+
+and uses the ``sub`` fixture (the sandboxed submission) and ``dev`` (the
+grading device). A test passes or fails; its feedback is the message of the
+:class:`~autograder.checks.CheckFailed` it raised. Any other exception is a
+bug in the grader and is reported as such (and never as a pass).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .checks import CheckFailed
+from .student import Submission
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rlkit")
+    group.addoption("--submission", action="store", default=None, help="folder with the student's modules")
+    group.addoption("--grading-device", action="store", default="cpu")
+    group.addoption("--results-json", action="store", default=None)
+    group.addoption("--sandbox-mode", action="store", default="standard", choices=["standard", "strict"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(n): points this test is worth")
+    config.addinivalue_line("markers", "function(name): the student function this test grades")
+    config._rlkit_results = []
+    config._rlkit_protections = []
+    config._rlkit_start = time.monotonic()
+
+
+@pytest.fixture(scope="session")
+def sub(request):
+    path = request.config.getoption("--submission")
+    if not path:
+        pytest.exit("--submission is required", returncode=4)
+    dev = request.config.getoption("--grading-device")
+    s = Submission(path, device=dev, strict=request.config.getoption("--sandbox-mode") == "strict")
+    yield s
+    request.config._rlkit_protections = list(s.protections)
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def dev(request) -> str:
+    return request.config.getoption("--grading-device")
+
+
+def _marker_arg(item, name, default=None):
+    m = item.get_closest_marker(name)
+    return m.args[0] if m and m.args else default
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        points = float(_marker_arg(item, "points", 0))
+        function = _marker_arg(item, "function", "")
+        doc = (item.function.__doc__ or "").strip().splitlines()
+        title = doc[0].strip() if doc else item.name.removeprefix("test_").replace("_", " ")
+        passed = report.passed
+        feedback = ""
+        grader_error = False
+        if not passed and call.excinfo is not None:
+            exc = call.excinfo.value
+            if isinstance(exc, CheckFailed):
+                feedback = str(exc).strip().splitlines()[0] if str(exc).strip() else "check failed"
+            else:
+                grader_error = True
+                feedback = f"grader error ({type(exc).__name__}: {str(exc)[:200]}); please report it"
+        item.config._rlkit_results.append({
+            "name": title, "id": item.name, "function": function,
+            "score": points if passed else 0.0, "max_score": points,
+            "passed": bool(passed), "feedback": feedback, "grader_error": grader_error,
+        })
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--results-json")
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump({
+            "tests": session.config._rlkit_results,
+            "protections": session.config._rlkit_protections,
+            "seconds": time.monotonic() - session.config._rlkit_start,
+        }, f)

@@ -1,0 +1,112 @@
+"""Runs the hidden suites against a submission folder and builds the report.
+
+Each exercise's suite runs in its own trusted pytest process (in parallel
+over the machine's cores); each of those starts its own sandbox for the
+student's code. The result is a plain dict (see ``report.py`` for its shape).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .sandbox import KIT_ROOT, GraderError
+
+SUITES = Path(__file__).resolve().parent / "suites"
+
+# name -> points the contract gives the exercise (the suite's markers must add up to it)
+EXERCISES: dict[str, float] = {
+    "ex1_values": 15,
+    "ex2_reinforce": 25,
+    "ex3_baseline": 30,
+    "ex4_ppo": 30,
+    "ex5_rlhf": 20,
+}
+
+
+def available_exercises() -> list[str]:
+    return [name for name in EXERCISES if (SUITES / f"test_{name}.py").is_file()]
+
+
+def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: float) -> dict:
+    suite = SUITES / f"test_{name}.py"
+    with tempfile.TemporaryDirectory(prefix="rlkit-results-") as tmp:
+        out = Path(tmp) / "results.json"
+        cmd = [
+            sys.executable, "-m", "pytest", str(suite),
+            "-p", "autograder.plugin", "-p", "no:cacheprovider", "--noconftest",
+            "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
+            "-q", "--no-header", "-rN", "--tb=no",
+            "--submission", str(submission), "--grading-device", device,
+            "--results-json", str(out), "--sandbox-mode", sandbox,
+        ]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(KIT_ROOT)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.pop("PYTHONSTARTUP", None)
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, cwd=str(KIT_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
+        if not out.exists():
+            tail = (proc.stdout + proc.stderr)[-1500:]
+            return {"name": name, "error": f"the {name} suite could not run (pytest exit {proc.returncode}): {tail}"}
+        data = json.loads(out.read_text())
+        data["name"] = name
+        data["wall_seconds"] = time.monotonic() - t0
+        return data
+
+
+def grade(submission, exercises: list[str] | None = None, device: str = "cpu", jobs: int | None = None,
+          sandbox: str = "standard", suite_timeout: float = 900) -> dict:
+    """Grade ``submission`` (a folder) and return the report dict."""
+    submission = Path(submission).resolve()
+    if not submission.is_dir():
+        raise GraderError(f"submission folder not found: {submission}")
+    names = exercises or available_exercises()
+    unknown = [n for n in names if n not in available_exercises()]
+    if unknown:
+        raise GraderError(f"unknown exercise(s) {unknown}; known: {available_exercises()}")
+    jobs = jobs or min(len(names), os.cpu_count() or 1)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout) for n in names}
+        raw = {n: f.result() for n, f in futures.items()}
+    report = {
+        "submission": str(submission),
+        "device": device,
+        "sandbox": sandbox,
+        "exercises": [],
+        "errors": [],
+        "protections": [],
+    }
+    for name in names:
+        data = raw[name]
+        if "error" in data:
+            report["errors"].append(data["error"])
+            tests = []
+        else:
+            tests = data["tests"]
+            if data.get("protections") and not report["protections"]:
+                report["protections"] = data["protections"]
+            report["errors"].extend(
+                f"{name}: {t['id']}: {t['feedback']}" for t in tests if t.get("grader_error"))
+        ex_max = sum(t["max_score"] for t in tests) if tests else EXERCISES[name]
+        report["exercises"].append({
+            "name": name,
+            "score": round(sum(t["score"] for t in tests), 4),
+            "max_score": ex_max,
+            "module_present": (submission / f"{name}.py").is_file(),
+            "seconds": round(data.get("wall_seconds", 0.0), 2),
+            "tests": tests,
+        })
+    report["total"] = round(sum(e["score"] for e in report["exercises"]), 4)
+    report["max_total"] = sum(e["max_score"] for e in report["exercises"])
+    report["seconds"] = round(time.monotonic() - t0, 2)
+    return report

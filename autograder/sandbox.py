@@ -1,0 +1,245 @@
+"""Parent side of the sandbox: starts and talks to the worker zygote.
+
+The parent (pytest + scoring) never imports student code. It copies the
+submission's ``.py`` files into a fresh temporary directory next to a copy of
+``common/`` and of ``worker.py``, and starts ``python -I`` there with a
+scrubbed environment in a new session. See ``docs/THREAT_MODEL.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import worker as proto
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+MAX_FILE_BYTES = 2 << 20  # a submission file larger than this is not copied
+NOBODY = 65534
+
+
+class GraderError(RuntimeError):
+    """The grader itself could not run (not the student's fault)."""
+
+
+def _unshare_works() -> bool:
+    exe = shutil.which("unshare")
+    if not exe:
+        return False
+    try:
+        return subprocess.run([exe, "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@dataclass
+class Limits:
+    cpu_seconds: int = 60
+    memory_bytes: int = 3 << 30
+    file_bytes: int = 64 << 20
+    open_files: int = 256
+    processes: int = 64
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Sandbox:
+    """One zygote per submission and exercise; restarted if it dies."""
+
+    submission: Path
+    device: str = "cpu"
+    threads: int = 1
+    strict: bool = False
+    protections: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.submission = Path(self.submission).resolve()
+        self.proc: subprocess.Popen | None = None
+        self.dir: str | None = None
+        self.counter = 0
+
+    # ------------------------------------------------------------------ setup
+    def _prepare_dir(self) -> str:
+        d = tempfile.mkdtemp(prefix="rlkit-sandbox-")
+        sub = os.path.join(d, "submission")
+        os.makedirs(sub)
+        if self.submission.is_dir():
+            for p in sorted(self.submission.glob("*.py")):
+                if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_FILE_BYTES:
+                    shutil.copyfile(p, os.path.join(sub, p.name))
+        shutil.copytree(KIT_ROOT / "common", os.path.join(d, "common"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copyfile(Path(__file__).with_name("worker.py"), os.path.join(d, "rlkit_worker.py"))
+        os.makedirs(os.path.join(d, "log"))
+        os.makedirs(os.path.join(d, "mpl"))
+        return d
+
+    def start(self) -> None:
+        self.dir = self._prepare_dir()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        prefix = os.path.realpath(sys.prefix)
+        cfg = {
+            "sandbox_dir": self.dir,
+            "device": self.device,
+            "threads": self.threads,
+            "in_fd": to_child_r,
+            "out_fd": from_child_w,
+            # the kit and the original submission are unreadable from the child;
+            # the virtualenv (often inside the kit) stays readable for imports
+            "deny_roots": [str(KIT_ROOT), str(self.submission)],
+            "allow_roots": [prefix, os.path.realpath(sys.base_prefix), self.dir],
+        }
+        with open(os.path.join(self.dir, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": self.dir,
+            "TMPDIR": self.dir,
+            "MPLCONFIGDIR": os.path.join(self.dir, "mpl"),
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
+            "PYTHONHASHSEED": "0",
+            "LANG": "C.UTF-8",
+        }
+        if self.device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        cmd = [sys.executable, "-I", os.path.join(self.dir, "rlkit_worker.py"), os.path.join(self.dir, "config.json")]
+        self.protections = [
+            "separate process (python -I) per check",
+            "fresh temporary directory with copies of the files",
+            "scrubbed environment",
+            "own process group, killed on timeout",
+            "limits on CPU time, memory, file size, open files, core dumps",
+            "audit hook: no subprocesses, sockets, ctypes, or access to the kit's files",
+        ]
+        preexec = None
+        if self.strict:
+            if _unshare_works():
+                cmd = [shutil.which("unshare"), "-n", "--"] + cmd
+                self.protections.append("no network (unshare -n)")
+            else:
+                self.protections.append("NOT ACTIVE: no network namespace (unshare -n unavailable)")
+            if os.geteuid() == 0:
+                for root, dirs, files in os.walk(self.dir):
+                    os.chown(root, NOBODY, NOBODY)
+                    for name in files:
+                        os.chown(os.path.join(root, name), NOBODY, NOBODY)
+
+                def preexec():  # runs in the child between fork and exec
+                    os.setgroups([])
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
+
+                self.protections.append("unprivileged user (nobody)")
+            else:
+                self.protections.append("NOT ACTIVE: unprivileged user (grader is not root)")
+        log = open(os.path.join(self.dir, "zygote.log"), "wb")
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(to_child_r, from_child_w), start_new_session=True, preexec_fn=preexec,
+            )
+        finally:
+            log.close()
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.to_child = to_child_w
+        self.from_child = from_child_r
+        try:
+            header, _ = proto.unpack(self._read_frame(time.monotonic() + 120))
+        except (TimeoutError, EOFError) as exc:
+            tail = Path(self.dir, "zygote.log").read_text(errors="replace")[-2000:]
+            self.close()
+            raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}): {tail}") from None
+        if header.get("event") != "ready":
+            raise GraderError(f"unexpected first message from the sandbox worker: {header}")
+
+    # --------------------------------------------------------------- protocol
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks = []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.from_child], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.from_child, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_frame(self, deadline: float) -> bytes:
+        (n,) = proto._HDR.unpack(self._read_exact(proto._HDR.size, deadline))
+        if n > 1 << 30:
+            raise EOFError
+        return self._read_exact(n, deadline)
+
+    def request(self, module: str, function: str, cases: list[dict], arrays: dict,
+                timeout: float, limits: Limits) -> list[tuple[dict, dict]]:
+        """Run ``cases`` of ``module.function`` in a fresh child; return its frames.
+
+        Always returns; a dead zygote is restarted and reported as a crash frame.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self.start()
+        self.counter += 1
+        header = {
+            "id": self.counter, "module": module, "function": function, "cases": cases,
+            "timeout": timeout, "limits": limits.as_dict(),
+        }
+        try:
+            proto.write_all(self.to_child, proto.pack(header, arrays))
+            blob = self._read_frame(time.monotonic() + timeout + 30)
+        except (TimeoutError, EOFError, OSError, BrokenPipeError) as exc:
+            self.close()
+            return [({"event": "exit", "timed_out": isinstance(exc, TimeoutError),
+                      "exit": {"zygote": type(exc).__name__}, "log_tail": ""}, {})]
+        frames = []
+        pos = 0
+        while pos < len(blob):
+            (n,) = proto._HDR.unpack_from(blob, pos)
+            pos += proto._HDR.size
+            try:
+                frames.append(proto.unpack(blob[pos:pos + n]))
+            except Exception:  # a frame that does not parse is treated as missing
+                frames.append(({"event": "garbage"}, {}))
+            pos += n
+        return frames
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for fd in (getattr(self, "to_child", None), getattr(self, "from_child", None)):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.to_child = self.from_child = None
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None

@@ -1,0 +1,300 @@
+"""Hidden suite for ex1_values (15 points): returns and the Bellman equation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import checks
+from autograder.checks import CheckFailed
+from autograder.harness import Call, compare, gradients, run
+from autograder.student import generator
+from solutions import ex1_values as ref
+
+M = "ex1_values"
+rng = np.random.default_rng(20261124)
+
+
+# ------------------------------------------------------------------ inputs
+def trajectory(T, N=None, p_done=0.2, bool_dones=False):
+    shape = (T,) if N is None else (T, N)
+    rewards = torch.tensor(rng.normal(size=shape), dtype=torch.float32)
+    dones = torch.tensor(rng.random(shape) < p_done)
+    return rewards, (dones if bool_dones else dones.float())
+
+
+def mdp(S, A, absorbing=False):
+    P = rng.random((S, A, S)) ** 3
+    P /= P.sum(-1, keepdims=True)
+    R = rng.normal(size=(S, A))
+    pi = rng.random((S, A)) + 0.05
+    pi /= pi.sum(-1, keepdims=True)
+    if absorbing:
+        P[-1] = 0.0
+        P[-1, :, -1] = 1.0
+        R[-1] = 0.0
+    f = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    return f(P), f(R), f(pi)
+
+
+# ------------------------------------------------------------------ known mistakes
+def _returns_variant(rewards, dones, gamma, *, reset=True, backwards=True, discount=True, shift=0, disc_r=False):
+    r = rewards.double()
+    d = dones.double()
+    g = gamma if discount else 1.0
+    out = torch.zeros_like(r)
+    run_ = torch.zeros_like(r[0])
+    T = r.shape[0]
+    order = reversed(range(T)) if backwards else range(T)
+    for t in order:
+        if shift and backwards:
+            nd = 1.0 - d[t + 1] if t + 1 < T else torch.ones_like(d[t])
+        else:
+            nd = 1.0 - d[t]
+        if not reset:
+            nd = torch.ones_like(nd)
+        run_ = (g * (r[t] + nd * run_)) if disc_r else (r[t] + g * nd * run_)
+        out[t] = run_
+    return out
+
+
+def returns_mistakes(call: Call):
+    rewards, dones, gamma = call.args
+    return [
+        ("no_reset", "your returns carry reward across episode boundaries: reset the running return "
+                     "where dones[t] = 1 (multiply by 1 - dones[t])",
+         lambda: _returns_variant(rewards, dones, gamma, reset=False)),
+        ("forward", "your returns accumulate forward in time (past rewards); G_t sums the rewards "
+                    "from t onwards, so loop from t = T-1 down to 0",
+         lambda: _returns_variant(rewards, dones, gamma, backwards=False)),
+        ("no_discount", "your returns are not discounted: each later reward must be multiplied by gamma",
+         lambda: _returns_variant(rewards, dones, gamma, discount=False)),
+        ("shifted_done", "your reset uses dones[t+1] instead of dones[t]: dones[t] = 1 means nothing "
+                         "after step t belongs to the episode",
+         lambda: _returns_variant(rewards, dones, gamma, shift=1)),
+        ("discounted_now", "you discount the immediate reward too: G_t = r_t + gamma * G_{t+1}, and r_t "
+                           "has weight 1",
+         lambda: _returns_variant(rewards, dones, gamma, disc_r=True)),
+    ]
+
+
+def _value_iteration(P, R, gamma):
+    V = torch.zeros(P.shape[0], dtype=torch.float64)
+    for _ in range(5000):
+        V = (R + gamma * torch.einsum("sat,t->sa", P, V)).max(1).values
+    return V
+
+
+def pe_mistakes(call: Call):
+    P, R, pi, gamma = call.args[:4]
+    return [
+        ("max", "you took the max over actions (that is value iteration); policy evaluation averages "
+                "over actions with pi(a|s)", lambda: _value_iteration(P, R, gamma)),
+        ("one_sweep", "you stopped after a single backup: repeat the backup until the largest change is below tol",
+         lambda: (pi * R).sum(1)),
+        ("transposed", "you summed over the wrong index of P: the next-state distribution of (s, a) is P[s, a, :]",
+         lambda: _pe_transposed(P, R, pi, gamma)),
+    ]
+
+
+def _pe_transposed(P, R, pi, gamma):
+    Pt = P.permute(2, 1, 0)
+    R_pi = (pi * R).sum(1)
+    P_pi = torch.einsum("sa,sat->st", pi, Pt)
+    return torch.linalg.solve(torch.eye(P.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
+
+
+def exact_values(P, R, pi, gamma):
+    R_pi = (pi * R).sum(1)
+    P_pi = torch.einsum("sa,sat->st", pi, P)
+    return torch.linalg.solve(torch.eye(P.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
+
+
+# ------------------------------------------------------------------ discounted_returns
+@pytest.mark.function("discounted_returns")
+@pytest.mark.points(1.5)
+def test_returns_single_env(sub, dev):
+    """matches the reference on [T] trajectories"""
+    calls = []
+    for T, gamma in [(1, 0.9), (5, 0.99), (17, 0.9), (64, 0.95), (200, 0.999)]:
+        r, d = trajectory(T)
+        calls.append(Call(r, d, gamma, label=f"T={T}, gamma={gamma}"))
+    compare(sub, dev, M, "discounted_returns", calls, ref.discounted_returns, mistakes=returns_mistakes)
+
+
+@pytest.mark.function("discounted_returns")
+@pytest.mark.points(1.5)
+def test_returns_batched(sub, dev):
+    """matches the reference on [T, N] trajectories"""
+    calls = []
+    for T, N, gamma in [(1, 3, 0.9), (9, 4, 0.97), (50, 8, 0.99), (33, 1, 0.5)]:
+        r, d = trajectory(T, N)
+        calls.append(Call(r, d, gamma, label=f"T={T}, N={N}, gamma={gamma}"))
+    compare(sub, dev, M, "discounted_returns", calls, ref.discounted_returns, mistakes=returns_mistakes)
+
+
+@pytest.mark.function("discounted_returns")
+@pytest.mark.points(1)
+def test_returns_edge_cases(sub, dev):
+    """edge cases: all dones, no dones, gamma = 0, gamma = 1, bool dones"""
+    calls = []
+    r, _ = trajectory(12, 3)
+    calls.append(Call(r, torch.ones(12, 3), 0.9, label="every step is done"))
+    calls.append(Call(r, torch.zeros(12, 3), 0.9, label="no dones"))
+    r2, d2 = trajectory(20, 2)
+    calls.append(Call(r2, d2, 0.0, label="gamma=0"))
+    calls.append(Call(r2, d2, 1.0, label="gamma=1"))
+    r3, d3 = trajectory(15, 4, bool_dones=True)
+    calls.append(Call(r3, d3, 0.9, label="bool dones"))
+    r4, _ = trajectory(10)
+    calls.append(Call(r4, torch.zeros(10), 1.0, label="one unfinished episode, gamma=1"))
+    compare(sub, dev, M, "discounted_returns", calls, ref.discounted_returns, mistakes=returns_mistakes)
+
+
+@pytest.mark.function("discounted_returns")
+@pytest.mark.points(1)
+def test_returns_no_gradient(sub, dev):
+    """returns are targets: no gradient flows back into the rewards"""
+    r, d = trajectory(10, 3)
+    gradients(sub, dev, M, "discounted_returns", Call(r, d, 0.9), ref.discounted_returns,
+              expect={0: False}, names={0: "rewards"})
+    # and the values are still right when rewards require grad
+    compare(sub, dev, M, "discounted_returns", [Call(r, d, 0.9, requires_grad=(0,), label="rewards.requires_grad")],
+            ref.discounted_returns)
+
+
+# ------------------------------------------------------------------ policy_evaluation
+@pytest.mark.function("policy_evaluation")
+@pytest.mark.points(2)
+def test_policy_evaluation_random_mdps(sub, dev):
+    """converges to the solution of V = R_pi + gamma P_pi V on random MDPs"""
+    calls = []
+    for S, A, gamma in [(1, 1, 0.5), (3, 2, 0.9), (6, 3, 0.95), (10, 4, 0.8), (25, 5, 0.99)]:
+        P, R, pi = mdp(S, A)
+        calls.append(Call(P, R, pi, gamma, tol=1e-11, label=f"S={S}, A={A}, gamma={gamma}"))
+    compare(sub, dev, M, "policy_evaluation", calls, lambda P, R, pi, g, **k: exact_values(P, R, pi, g),
+            dtype="float64", rtol=1e-6, atol=1e-6, mistakes=pe_mistakes, timeout=30)
+
+
+@pytest.mark.function("policy_evaluation")
+@pytest.mark.points(1)
+def test_policy_evaluation_special(sub, dev):
+    """gamma = 0 gives the expected immediate reward; an absorbing state has value 0"""
+    P, R, pi = mdp(5, 3)
+    P2, R2, pi2 = mdp(7, 2, absorbing=True)
+    calls = [Call(P, R, pi, 0.0, label="gamma=0"), Call(P2, R2, pi2, 0.9, tol=1e-11, label="absorbing state")]
+    compare(sub, dev, M, "policy_evaluation", calls, lambda P, R, pi, g, **k: exact_values(P, R, pi, g),
+            dtype="float64", rtol=1e-6, atol=1e-6, mistakes=pe_mistakes)
+
+
+@pytest.mark.function("policy_evaluation")
+@pytest.mark.points(1)
+def test_policy_evaluation_default_tolerance(sub, dev):
+    """with the default tol the result is within 1e-6 of the exact values"""
+    P, R, pi = mdp(8, 3)
+    compare(sub, dev, M, "policy_evaluation", [Call(P, R, pi, 0.9, label="default tol")],
+            lambda P, R, pi, g: exact_values(P, R, pi, g), dtype="float64", rtol=0, atol=1e-6,
+            mistakes=pe_mistakes)
+
+
+# ------------------------------------------------------------------ action_values
+def av_mistakes(call: Call):
+    P, R, V, gamma = call.args
+    return [
+        ("no_gamma", "you forgot to discount the next-state value by gamma",
+         lambda: R + torch.einsum("sat,t->sa", P, V)),
+        ("transposed", "you summed over the wrong index of P: Q(s,a) = R(s,a) + gamma * sum_s' P[s, a, s'] V[s']",
+         lambda: R + gamma * torch.einsum("tas,t->sa", P, V)),
+        ("no_reward", "you left out the immediate reward R(s, a)",
+         lambda: gamma * torch.einsum("sat,t->sa", P, V)),
+    ]
+
+
+@pytest.mark.function("action_values")
+@pytest.mark.points(2)
+def test_action_values(sub, dev):
+    """Q(s,a) = R(s,a) + gamma sum_s' P(s'|s,a) V(s') on random MDPs"""
+    calls = []
+    for S, A, gamma in [(1, 1, 0.9), (4, 2, 0.9), (9, 5, 0.5), (12, 3, 1.0), (6, 2, 0.0)]:
+        P, R, _ = mdp(S, A)
+        V = torch.tensor(rng.normal(size=S), dtype=torch.float64)
+        calls.append(Call(P, R, V, gamma, label=f"S={S}, A={A}, gamma={gamma}"))
+    compare(sub, dev, M, "action_values", calls, ref.action_values, dtype="float64", rtol=1e-9,
+            atol=1e-9, mistakes=av_mistakes)
+
+
+@pytest.mark.function("action_values")
+@pytest.mark.points(1)
+def test_action_values_consistent(sub, dev):
+    """sum_a pi(a|s) Q(s,a) equals V(s) when V is the policy's value"""
+    P, R, pi = mdp(7, 3)
+    V = exact_values(P, R, pi, 0.9)
+    (res,) = run(sub, M, "action_values", [Call(P, R, V, 0.9)])
+    leaf = checks.tensor_output(res, "action_values")
+    checks.assert_tensor(leaf, ref.action_values(P, R, V, 0.9), "action_values", device=dev, dtype="float64",
+                         rtol=1e-9, atol=1e-9)
+    v_again = (pi.numpy() * leaf.array).sum(1)
+    if not np.allclose(v_again, V.numpy(), atol=1e-6):
+        raise CheckFailed("action_values(): averaging Q over pi does not give back V")
+
+
+# ------------------------------------------------------------------ monte_carlo_value
+def _mc_std(P, R, pi, gamma, s0, n=20000, seed=0):
+    """Standard deviation of one sampled return (trusted numpy simulation)."""
+    g = np.random.default_rng(seed)
+    Pn, Rn, pin = P.numpy(), R.numpy(), pi.numpy()
+    S, A = Rn.shape
+    h = ref.default_horizon(gamma)
+    s = np.full(n, s0)
+    G = np.zeros(n)
+    disc = 1.0
+    for _ in range(h):
+        a = (g.random(n)[:, None] > np.cumsum(pin[s], 1)).sum(1).clip(0, A - 1)
+        G += disc * Rn[s, a]
+        s = (g.random(n)[:, None] > np.cumsum(Pn[s, a], 1)).sum(1).clip(0, S - 1)
+        disc *= gamma
+    return G.std()
+
+
+@pytest.mark.function("monte_carlo_value")
+@pytest.mark.points(2)
+def test_monte_carlo_agrees_with_dp(sub, dev):
+    """the Monte Carlo estimate agrees with policy evaluation within sampling error"""
+    cases = []
+    for S, A, gamma, s0 in [(4, 2, 0.9, 0), (6, 3, 0.8, 2), (3, 2, 0.5, 1)]:
+        P, R, pi = mdp(S, A)
+        cases.append((P, R, pi, gamma, s0))
+    calls = [Call(P, R, pi, g, s0, num_episodes=4000, generator=generator(11 + i), label=f"S={P.shape[0]}, gamma={g}")
+             for i, (P, R, pi, g, s0) in enumerate(cases)]
+    results = run(sub, M, "monte_carlo_value", calls, timeout=30)
+    for (P, R, pi, g, s0), res, call in zip(cases, results, calls):
+        leaf = checks.output_leaf(res, "monte_carlo_value")
+        v = float(exact_values(P, R, pi, g)[s0])
+        tol = 5.0 * _mc_std(P, R, pi, g, s0) / np.sqrt(4000) + 1e-6
+        mistakes = [("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
+                     lambda v=v, g=g: torch.tensor(g * v))]
+        checks.assert_number(leaf, v, "monte_carlo_value", rtol=0, atol=tol, mistakes=mistakes,
+                             label=f"the estimate ({call.label})")
+        if leaf.kind == "tensor" and leaf.dtype != "float64":
+            raise CheckFailed(f"monte_carlo_value(): the estimate has dtype {leaf.dtype}, expected float64")
+
+
+@pytest.mark.function("monte_carlo_value")
+@pytest.mark.points(1)
+def test_monte_carlo_uses_generator(sub, dev):
+    """uses the generator: same seed gives the same estimate, another seed a different one"""
+    P, R, pi = mdp(5, 3)
+    calls = [Call(P, R, pi, 0.9, 0, num_episodes=500, generator=generator(s)) for s in (3, 3, 4)]
+    results = run(sub, M, "monte_carlo_value", calls, timeout=30)
+    vals = []
+    for res in results:
+        leaf = checks.output_leaf(res, "monte_carlo_value")
+        if leaf.array is None or leaf.array.size != 1:
+            raise CheckFailed(f"monte_carlo_value() should return a scalar, got {leaf.describe()}")
+        vals.append(float(np.asarray(leaf.array).reshape(())))
+    if vals[0] != vals[1]:
+        raise CheckFailed("monte_carlo_value(): two runs with generators of the same seed differ; "
+                          "draw all randomness from `generator`")
+    if vals[0] == vals[2]:
+        raise CheckFailed("monte_carlo_value(): generators with different seeds give the same estimate; "
+                          "draw all randomness from `generator`")
