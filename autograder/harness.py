@@ -135,3 +135,29 @@ def gradients(sub: Submission, dev: str, module: str, function: str, call: Call,
         if mistakes is not None:
             wrong = list(mistakes(key))
         checks.assert_grad(res, path, expected, function, label, rtol=rtol, atol=atol, mistakes=wrong)
+
+
+def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch.nn.Module:
+    """Rebuild a returned ``common.networks`` module in the trusted parent from its weights.
+
+    The parent evaluates this copy; the student's own object never runs here.
+    """
+    from common.networks import NETWORKS
+
+    if leaf is None or leaf.kind != "network":
+        got = leaf.describe() if leaf is not None else "nothing"
+        raise CheckFailed(f"{what}(): {label} should be a common.networks module, got {got}")
+    cls = NETWORKS.get(leaf.info["class"])
+    if cls is None:
+        raise CheckFailed(f"{what}(): {label} is a {leaf.info['class']}; use one of the networks in "
+                          f"common.networks ({', '.join(sorted(NETWORKS))}) so the grader can evaluate it")
+    try:
+        net = cls(**leaf.info["config"])
+        state = {k: torch.as_tensor(v) for k, v in leaf.info["state"].items()}
+        net.load_state_dict(state)
+    except Exception as exc:  # wrong config or weights that do not fit
+        raise CheckFailed(f"{what}(): could not rebuild {label} from its config and weights ({exc})") from None
+    for p in net.parameters():
+        if not torch.isfinite(p).all():
+            raise CheckFailed(f"{what}(): {label} has non-finite weights")
+    return net.eval()

@@ -13,6 +13,7 @@ bug in the grader and is reported as such (and never as a pass).
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -32,18 +33,41 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): points this test is worth")
     config.addinivalue_line("markers", "function(name): the student function this test grades")
+    config.addinivalue_line("markers", "learning: trains an agent (slow; skipped by the mutant tests)")
     config._rlkit_results = []
     config._rlkit_protections = []
     config._rlkit_start = time.monotonic()
+    config._rlkit_sub = None
+    path = config.getoption("--submission", None)
+    if path:
+        # start the sandbox now, in the background: it overlaps with collection
+        dev = config.getoption("--grading-device")
+        s = Submission(path, device=dev, strict=config.getoption("--sandbox-mode") == "strict")
+        starter = threading.Thread(target=_start_quietly, args=(s,), daemon=True)
+        starter.start()
+        config._rlkit_sub = (s, starter)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_rlkit_sub", None):
+        s, starter = config._rlkit_sub
+        starter.join(timeout=130)
+        s.close()
+
+
+def _start_quietly(s: Submission) -> None:
+    try:
+        s.sandbox.start()
+    except Exception:  # retried (and reported) on the first call
+        s.sandbox.close()
 
 
 @pytest.fixture(scope="session")
 def sub(request):
-    path = request.config.getoption("--submission")
-    if not path:
+    if request.config._rlkit_sub is None:
         pytest.exit("--submission is required", returncode=4)
-    dev = request.config.getoption("--grading-device")
-    s = Submission(path, device=dev, strict=request.config.getoption("--sandbox-mode") == "strict")
+    s, starter = request.config._rlkit_sub
+    starter.join()
     yield s
     request.config._rlkit_protections = list(s.protections)
     s.close()

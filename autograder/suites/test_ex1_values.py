@@ -239,7 +239,7 @@ def test_action_values_consistent(sub, dev):
 
 
 # ------------------------------------------------------------------ monte_carlo_value
-def _mc_std(P, R, pi, gamma, s0, n=20000, seed=0):
+def _mc_std(P, R, pi, gamma, s0, n=4000, seed=0):
     """Standard deviation of one sampled return (trusted numpy simulation)."""
     g = np.random.default_rng(seed)
     Pn, Rn, pin = P.numpy(), R.numpy(), pi.numpy()

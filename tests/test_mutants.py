@@ -1,0 +1,52 @@
+"""Every known mistake loses points on the function it breaks, and only there.
+
+All mutants are graded once per session, two at a time, with the learning
+tests skipped (a broken loss would also break training, which the reference
+run covers); each test then checks one mutant's report.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from autograder.runner import grade
+
+from conftest import ROOT, feedback_of, make_submission, scores_by_function
+from mutants import MUTANTS, Mutant
+
+
+def apply(m: Mutant) -> str:
+    src = (ROOT / "solutions" / f"{m.module}.py").read_text()
+    count = src.count(m.old)
+    assert count == 1, f"mutant {m.name}: snippet found {count} times in solutions/{m.module}.py"
+    return src.replace(m.old, m.new)
+
+
+@pytest.fixture(scope="session")
+def mutant_reports(tmp_path_factory):
+    def one(m: Mutant):
+        folder = make_submission(tmp_path_factory.mktemp(m.name), {f"{m.module}.py": apply(m)})
+        return m.name, grade(folder, [m.module], jobs=1, skip_learning=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, MUTANTS))
+
+
+def test_mutant_names_are_unique():
+    assert len({m.name for m in MUTANTS}) == len(MUTANTS)
+
+
+@pytest.mark.parametrize("m", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_where_it_lives(m: Mutant, mutant_reports):
+    report = mutant_reports[m.name]
+    assert report["errors"] == []
+    scores = scores_by_function(report)
+    score, mx = scores[(m.module, m.function)]
+    assert score < mx, f"{m.name}: {m.function} kept full marks"
+    for (ex, fn), (s, x) in scores.items():
+        if fn != m.function and fn not in m.also:
+            assert s == x, f"{m.name}: {fn} lost points: {feedback_of(report, fn)}"
+    if m.phrase:
+        fb = feedback_of(report, m.function)
+        assert any(m.phrase in f for f in fb), f"{m.name}: no feedback names the mistake: {fb}"
