@@ -50,6 +50,8 @@ def terminal(report: dict, verbose: bool = False) -> str:
     lines.append(f"{'TOTAL':<42} {report['total']:>5.1f} / {report['max_total']:<5.1f}")
     for err in report.get("errors", []):
         lines.append(f"GRADER ERROR: {err}")
+    if report.get("protections"):
+        lines.append(f"sandbox ({report.get('sandbox', 'standard')}): " + "; ".join(report["protections"]))
     lines.append(f"graded in {report['seconds']:.1f} s")
     return "\n".join(lines)
 
