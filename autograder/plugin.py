@@ -101,7 +101,8 @@ def pytest_runtest_makereport(item, call):
                 feedback = str(exc).strip().splitlines()[0] if str(exc).strip() else "check failed"
             else:
                 grader_error = True
-                feedback = f"grader error ({type(exc).__name__}: {str(exc)[:200]}); please report it"
+                detail = " ".join(str(exc).split())[:300]
+                feedback = f"grader error ({type(exc).__name__}: {detail}); please report it"
         item.config._rlkit_results.append({
             "name": title, "id": item.name, "function": function,
             "score": points if passed else 0.0, "max_score": points,

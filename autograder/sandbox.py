@@ -124,32 +124,13 @@ class Sandbox:
             "limits on CPU time, memory, file size, open files, core dumps",
             "audit hook: no subprocesses, sockets, ctypes, or access to the kit's files",
         ]
-        preexec = None
         if self.strict:
-            if _unshare_works():
-                cmd = [shutil.which("unshare"), "-n", "--"] + cmd
-                self.protections.append("no network (unshare -n)")
-            else:
-                self.protections.append("NOT ACTIVE: no network namespace (unshare -n unavailable)")
-            if os.geteuid() == 0:
-                for root, dirs, files in os.walk(self.dir):
-                    os.chown(root, NOBODY, NOBODY)
-                    for name in files:
-                        os.chown(os.path.join(root, name), NOBODY, NOBODY)
-
-                def preexec():  # runs in the child between fork and exec
-                    os.setgroups([])
-                    os.setgid(NOBODY)
-                    os.setuid(NOBODY)
-
-                self.protections.append("unprivileged user (nobody)")
-            else:
-                self.protections.append("NOT ACTIVE: unprivileged user (grader is not root)")
+            cmd = self._strict_prefix() + cmd
         log = open(os.path.join(self.dir, "zygote.log"), "wb")
         try:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(to_child_r, from_child_w), start_new_session=True, preexec_fn=preexec,
+                pass_fds=(to_child_r, from_child_w), start_new_session=True,
             )
         finally:
             log.close()
@@ -165,6 +146,27 @@ class Sandbox:
             raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}): {tail}") from None
         if header.get("event") != "ready":
             raise GraderError(f"unexpected first message from the sandbox worker: {header}")
+
+    def _strict_prefix(self) -> list[str]:
+        """Commands that put the worker in a network namespace and drop root (when possible)."""
+        prefix: list[str] = []
+        if _unshare_works():
+            prefix += [shutil.which("unshare"), "-n", "--"]
+            self.protections.append("no network (unshare -n)")
+        else:
+            self.protections.append("NOT ACTIVE: no network namespace (unshare -n unavailable)")
+        setpriv = shutil.which("setpriv")
+        if os.geteuid() == 0 and setpriv:
+            for root, dirs, files in os.walk(self.dir):
+                os.chown(root, NOBODY, NOBODY)
+                for name in files:
+                    os.chown(os.path.join(root, name), NOBODY, NOBODY)
+            # after unshare (which needs root), become nobody for good
+            prefix += [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+            self.protections.append("unprivileged user (nobody)")
+        else:
+            self.protections.append("NOT ACTIVE: unprivileged user (needs root and setpriv)")
+        return prefix
 
     # --------------------------------------------------------------- protocol
     def _read_exact(self, n: int, deadline: float) -> bytes:
