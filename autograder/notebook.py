@@ -1,0 +1,451 @@
+"""Hidden-suite checks run from inside a Jupyter notebook (nbgrader hidden test cells).
+
+Every graded test cell of a generated notebook holds one line::
+
+    from autograder.notebook import check; check("ex1_values", "test_returns_single_env")
+
+``check`` finds ``test_returns_single_env`` in ``autograder/suites/test_ex1_values.py``
+and runs it exactly as ``make grade`` does, with one difference: the ``sub``
+it passes is a :class:`NotebookSubmission`, which calls the student's
+function from the notebook's namespace *in this process* instead of in the
+sandbox. Everything else is shared with ``make grade``: the inputs, the
+reference values, the comparisons, the feedback sentences and the points.
+
+What keeps this honest inside a student's kernel
+------------------------------------------------
+* The student's result never reaches a comparison as an object. Each call
+  goes through :func:`autograder.worker.run_case` (the sandbox's own code),
+  its output is flattened to plain numpy arrays and JSON, serialised and
+  parsed back with the sandbox's wire format, and the checks compare those
+  numbers. An answer whose ``__eq__`` always returns True, a tensor subclass
+  or a list that pretends to be a tensor earns nothing.
+* The checks use their own module-level names, so helpers the student
+  defines or redefines in the notebook (``check``, ``assert_close``, ``np``)
+  are never consulted.
+* Library functions the checks rely on (numpy, torch, builtins, the kit's own
+  modules) are snapshotted when this module is first imported, which the
+  generated notebooks do in their locked setup cell, before any answer cell
+  runs on the grading machine; every check restores them before it compares
+  anything, so ``np.allclose = lambda *a, **k: True`` in an answer cell has
+  no effect on the grade.
+* A failure is an exception whose traceback IPython renders as the single
+  feedback line (no frames of the grader, no inputs, no reference values; a
+  reference number that a message would quote is redacted). Output the
+  student's code prints while it is checked is swallowed, so a warning or a
+  progress bar on stderr does not cost points (nbgrader scores a test cell
+  with any stderr output as zero).
+
+What it cannot do: the kernel is the student's. Code in an answer cell can
+rewrite later cells before they run (IPython input or AST transformers),
+replace modules in ``sys.modules``, or add a cell above the setup cell.
+nbgrader restores every locked cell it knows, but it cannot stop code that
+runs in the same process. The isolated grade is ``make grade`` on modules
+extracted from the notebooks (see docs/INSTRUCTORS.md and the "Notebooks"
+section of docs/THREAT_MODEL.md).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib.util
+import inspect
+import io
+import math
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import worker as _wire
+from .checks import CheckFailed
+from .student import CallResult, Submission, _collect
+
+__all__ = ["check", "run_test", "NotebookSubmission", "NotebookCheckFailed"]
+
+SUITES = Path(__file__).resolve().parent / "suites"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NotebookCheckFailed(AssertionError):
+    """A hidden check failed; IPython shows only the feedback sentence."""
+
+    def _render_traceback_(self):  # IPython uses this instead of the frames (no grader code shown)
+        return [f"{type(self).__name__}: {self}"]
+
+
+class _CallTimeout(BaseException):
+    """Raised by the interval timer inside a student call that runs too long."""
+
+
+# ---------------------------------------------------------------- library guard
+_GUARDED_MODULES = (
+    "builtins", "math", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn", "torch.nn.functional",
+    "torch.linalg", "torch.autograd", "torch.nn.modules.module", "torch.nn.modules.linear",
+    "torch.nn.modules.container", "torch.nn.modules.activation", "torch._tensor",
+)
+_GUARDED_PREFIXES = ("autograder.", "common.", "solutions.")
+
+
+def _is_code(value) -> bool:
+    return callable(value) or isinstance(value, (staticmethod, classmethod, property))
+
+
+class _Guard:
+    """Snapshot of the functions and methods the checks rely on; restores them on demand."""
+
+    def __init__(self) -> None:
+        self.snapshot: list[tuple[object, bool, dict]] = []
+        self.seen: set[int] = set()
+        self.take()
+
+    def _targets(self):
+        for name, mod in list(sys.modules.items()):
+            if mod is None:
+                continue
+            if name in _GUARDED_MODULES or name in ("autograder", "common", "solutions") or name.startswith(_GUARDED_PREFIXES):
+                yield mod, False
+                for value in list(vars(mod).values()):
+                    if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                        yield value, True
+        yield torch.Tensor, True
+        yield torch.nn.Module, True
+
+    def take(self) -> None:
+        """Add what is loaded now and not yet snapshotted (called again after new imports)."""
+        for obj, is_class in self._targets():
+            if id(obj) in self.seen:
+                continue
+            self.seen.add(id(obj))
+            try:
+                saved = {k: v for k, v in vars(obj).items() if _is_code(v)}
+            except TypeError:
+                continue
+            self.snapshot.append((obj, is_class, saved))
+
+    def restore(self) -> int:
+        """Put back every function that was replaced or removed; drop methods added to classes."""
+        changed = 0
+        for obj, is_class, saved in self.snapshot:
+            current = vars(obj)
+            for key, value in saved.items():
+                if current.get(key, None) is not value:
+                    try:
+                        setattr(obj, key, value)
+                        changed += 1
+                    except (AttributeError, TypeError):
+                        pass
+            if is_class:
+                for key in [k for k, v in list(current.items()) if k not in saved and _is_code(v)]:
+                    try:
+                        delattr(obj, key)
+                        changed += 1
+                    except (AttributeError, TypeError):
+                        pass
+        return changed
+
+
+_GUARD = _Guard()
+
+
+# ---------------------------------------------------------------- output handling
+@contextlib.contextmanager
+def _quiet():
+    """Swallow everything printed meanwhile, at the Python and the file-descriptor level.
+
+    nbgrader gives a test cell zero points when it writes anything to stderr,
+    so a warning from the student's code (or torch) must not reach the cell.
+    """
+    import warnings
+
+    saved_fds = []
+    sink = None
+    try:
+        sink = tempfile.TemporaryFile()
+        for fd in (1, 2):
+            try:
+                saved_fds.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    buf = io.StringIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                yield
+    finally:
+        for fd, copy in saved_fds:
+            try:
+                os.dup2(copy, fd)
+                os.close(copy)
+            except OSError:
+                pass
+        if sink is not None:
+            sink.close()
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt the student's call after ``seconds`` (main thread only; else no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not seconds or seconds <= 0:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _CallTimeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _describe(exc: BaseException) -> dict:
+    """The error of a student call, as the sandbox reports it (type, message, where)."""
+    if isinstance(exc, _CallTimeout):
+        return {"type": "Timeout", "message": "did not finish in time (an infinite loop, or far too slow?)",
+                "where": ""}
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        fname = frame.filename or ""
+        if "ipykernel_" in fname or fname.startswith("<ipython-input") or fname.startswith("<cell"):
+            where = f"in {frame.name}, line {frame.lineno} of its cell"
+    try:
+        message = str(exc)[:2000]
+    except Exception:
+        message = "(the exception could not be printed)"
+    return {"type": type(exc).__name__[:100], "message": message, "where": where}
+
+
+# ---------------------------------------------------------------- the in-process submission
+class _InProcess:
+    """Stands in for :class:`autograder.sandbox.Sandbox`: runs the cases here, returns frames."""
+
+    protections: list[str] = []
+
+    def __init__(self, namespace: dict, device: str):
+        self.namespace = namespace
+        self.device = device
+
+    def request(self, module: str, function: str, cases: list[dict], arrays: dict,
+                timeout: float, limits=None) -> list[tuple[dict, dict]]:
+        fn = self.namespace.get(function)
+        frames: list[tuple[dict, dict]] = []
+        if fn is None or not callable(fn):
+            frames.append(({"event": "missing", "error": {
+                "type": "NameError", "where": "",
+                "message": f"the notebook defines no function {function}() (run its answer cell first)"}}, {}))
+        else:
+            deadline = time.monotonic() + float(timeout or 0)
+            for index, case in enumerate(cases):
+                left = deadline - time.monotonic() if timeout else 0
+                if timeout and left <= 0:
+                    frames.append(({"event": "case", "index": index, "ok": False,
+                                    "error": _describe(_CallTimeout())}, {}))
+                    continue
+                try:
+                    with _quiet(), _time_limit(left):
+                        result, out = _wire.run_case(fn, case, arrays, self.device)
+                    result["event"] = "case"
+                    result["index"] = index
+                    frames.append(_roundtrip(result, out))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - SystemExit included: the student's fault
+                    frames.append(({"event": "case", "index": index, "ok": False, "error": _describe(exc)}, {}))
+                finally:
+                    _GUARD.restore()
+        frames.append(({"event": "exit", "timed_out": False, "exit": {"code": 0}, "log_tail": ""}, {}))
+        return frames
+
+    def close(self) -> None:
+        pass
+
+
+def _roundtrip(header: dict, arrays: dict) -> tuple[dict, dict]:
+    """Serialise and parse back with the sandbox's wire format: plain JSON and arrays only."""
+    try:
+        blob = _wire.pack(header, arrays)
+        return _wire.unpack(blob[_wire._HDR.size:])
+    except Exception as exc:  # an output that does not serialise is the student's problem
+        return ({"event": "case", "index": header.get("index"), "ok": False,
+                 "error": {"type": "TypeError", "message": f"the result cannot be read as plain data ({exc})",
+                           "where": ""}}, {})
+
+
+class NotebookSubmission(Submission):
+    """The same API as :class:`autograder.student.Submission`, for functions in a notebook namespace."""
+
+    def __init__(self, namespace: dict, device: str = "cpu"):
+        super().__init__(Path(tempfile.gettempdir()) / "rlkit-notebook", device=device)  # starts no process
+        self.sandbox = _InProcess(namespace, device)
+
+    def has_module(self, module: str) -> bool:
+        return True
+
+    def call_many(self, module: str, function: str, cases, timeout: float = 20, limits=None) -> list[CallResult]:
+        return super().call_many(module, function, cases, timeout=timeout, limits=limits)
+
+
+# ---------------------------------------------------------------- running one suite test
+def _load_suite(module: str):
+    """A fresh copy of the suite module (its random inputs do not depend on earlier checks)."""
+    if not _NAME.match(module):
+        raise ValueError(f"bad exercise name {module!r}")
+    path = SUITES / f"test_{module}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no hidden suite for {module} ({path})")
+    spec = importlib.util.spec_from_file_location(f"_rlkit_notebook_suite_{module}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _GUARD.take()  # the suite may import reference modules that were not loaded yet
+    return mod
+
+
+def _marks(fn) -> dict:
+    out = {}
+    for m in getattr(fn, "pytestmark", []) or []:
+        out[m.name] = m.args[0] if m.args else True
+    return out
+
+
+def _test_function(suite, test_name: str):
+    if not _NAME.match(test_name) or not test_name.startswith("test_"):
+        raise ValueError(f"bad test name {test_name!r}")
+    fn = getattr(suite, test_name, None)
+    if fn is None:
+        raise LookupError(f"{test_name} is not in the {suite.__name__} suite")
+    return fn
+
+
+def _device(namespace: dict, device) -> str:
+    want = device if device is not None else namespace.get("DEVICE", "cpu")
+    try:
+        dev = torch.device(str(want))
+    except (RuntimeError, TypeError):
+        return "cpu"
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return str(dev)
+    return "cpu"
+
+
+_EXPECTED = re.compile(r"expected (?P<value>-?(?:nan|inf|True|False|\d[\d.]*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?|\[[^\]]*\]))")
+
+
+def redact(message: str) -> str:
+    """Hide reference numbers quoted after "expected" (shapes, dtypes and devices stay)."""
+
+    def sub(m: re.Match) -> str:
+        before = message[max(0, m.start() - 60):m.start()]
+        clause = re.split(r"[;:(]", before)[-1]
+        if any(w in clause for w in ("shape", "dtype", " on ", "length", "device")):
+            return m.group(0)
+        return "expected a different value"
+
+    return _EXPECTED.sub(sub, message)
+
+
+def run_test(module: str, test_name: str, namespace: dict, device: str = "cpu") -> tuple[bool, str, dict]:
+    """Run one suite test against ``namespace``: (passed, feedback, markers). Never raises CheckFailed."""
+    suite = _load_suite(module)
+    fn = _test_function(suite, test_name)
+    marks = _marks(fn)
+    sub = NotebookSubmission(namespace, device)
+    params = list(inspect.signature(fn).parameters)
+    kwargs = {}
+    for p in params:
+        if p == "sub":
+            kwargs[p] = sub
+        elif p == "dev":
+            kwargs[p] = device
+        elif p == "tmp_path":
+            kwargs[p] = Path(tempfile.mkdtemp(prefix="rlkit-nb-"))
+        else:
+            return False, f"grader error (the test needs the fixture {p!r}); please report it", marks
+    _GUARD.restore()
+    try:
+        with _quiet():
+            fn(**kwargs)
+    except CheckFailed as exc:
+        text = str(exc).strip().splitlines()
+        return False, (text[0] if text else "check failed"), marks
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a bug in the grader, never a pass
+        detail = " ".join(str(exc).split())[:300]
+        return False, f"grader error ({type(exc).__name__}: {detail}); please report it", marks
+    finally:
+        _GUARD.restore()
+    return True, "", marks
+
+
+def _repair_display() -> None:
+    """Undo what would hide a failure in the cell's output: custom exception handlers, patched traceback display."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    try:
+        shell.custom_exceptions = ()
+        for attr in ("showtraceback", "_showtraceback", "showsyntaxerror", "_render_traceback_"):
+            shell.__dict__.pop(attr, None)
+    except Exception:
+        pass
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        original = getattr(_STREAMS, name, None)
+        if original is not None and stream is not original:
+            setattr(sys, name, original)
+
+
+class _Streams:
+    stdout = sys.stdout
+    stderr = sys.stderr
+
+
+_STREAMS = _Streams()
+
+
+def check(module: str, test_name: str, namespace: dict | None = None, device=None) -> None:
+    """Run one hidden test of ``module``'s suite on the notebook's functions.
+
+    Passes silently apart from one "passed" line; on failure raises
+    :class:`NotebookCheckFailed` whose message is the feedback sentence (the
+    same sentence ``make grade`` prints, with reference numbers redacted).
+
+    Args:
+        module: exercise name, e.g. ``"ex1_values"``.
+        test_name: a test function of ``autograder/suites/test_<module>.py``.
+        namespace: where the student's functions live; default: the caller's
+            globals (in a notebook, the kernel's user namespace).
+        device: grading device; default: ``DEVICE`` from the namespace
+            (falls back to the CPU when that device is not available).
+    """
+    if namespace is None:
+        frame = inspect.currentframe()
+        namespace = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
+    dev = _device(namespace, device)
+    t0 = time.monotonic()
+    passed, feedback, marks = run_test(module, test_name, namespace, dev)
+    _repair_display()
+    if not passed:
+        raise NotebookCheckFailed(redact(feedback)) from None
+    points = marks.get("points")
+    pts = "" if points is None else f", {float(points):g} point{'s' if float(points) != 1 else ''}"
+    print(f"passed: {marks.get('function', module)} ({test_name}{pts}, {time.monotonic() - t0:.1f} s)")
