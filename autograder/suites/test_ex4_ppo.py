@@ -375,7 +375,7 @@ def _require_train_ok(res) -> None:
         if name.isidentifier() and name != "train_ppo":
             raise CheckFailed(f"train_ppo() runs your functions, and {name}() is not implemented yet "
                               f"(it raises NotImplementedError)")
-    _require_train_ok(res)
+    checks.require_ok(res, "train_ppo")
 
 
 def _curve(res, what="train_ppo") -> list[float]:
