@@ -71,3 +71,52 @@ rlhf: venv
 
 clean:
 	rm -rf plots runs build .pytest_cache
+
+# ---------------------------------------------------------------- nbgrader course (docs/INSTRUCTORS.md)
+#   make release     generate_assignment for every exercise, release it to the exchange,
+#                    and build build/student_bundle/ (+ .zip): released notebooks + common/
+#   make collect     nbgrader collect from the exchange;  make collect ZIPS=dir  uses zip_collect
+#                    on dir/<exercise>/ (files <student>__<exercise>.ipynb or <student>.zip)
+#   make autograde   nbgrader autograde (ARGS=--force re-grades what was graded before)
+#   make feedback    nbgrader generate_feedback (+ release_feedback to the exchange)
+#   make export      grades CSV: build/grades/notebook_grades.csv
+#   make grade-notebooks   the isolated cross-check: every submitted notebook through make grade's sandbox
+COURSE       ?= course
+ZIPS         ?=
+NB_EXERCISES  = $(notdir $(patsubst %/,%,$(wildcard $(COURSE)/source/ex*_*/)))
+NBGRADER      = cd $(COURSE) && $(abspath $(PY)) -m nbgrader
+
+.PHONY: grade-notebooks
+
+release: venv
+	$(PY) -m tools.make_notebooks --check
+	$(NBGRADER) generate_assignment "*" --force $(ARGS)
+	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_assignment $$ex --force) || exit 1; done
+	$(PY) -m tools.make_notebooks --bundle $(COURSE)/release --out build/student_bundle
+
+collect: venv
+ifeq ($(ZIPS),)
+	for ex in $(NB_EXERCISES); do ($(NBGRADER) collect $$ex --update $(ARGS)) || exit 1; done
+else
+	for ex in $(NB_EXERCISES); do \
+	  if [ -d "$(ZIPS)/$$ex" ]; then \
+	    rm -rf $(COURSE)/downloaded/$$ex && mkdir -p $(COURSE)/downloaded/$$ex/archive && \
+	    cp -R "$(ZIPS)/$$ex"/. $(COURSE)/downloaded/$$ex/archive/ && \
+	    ($(NBGRADER) zip_collect $$ex --force $(ARGS)) || exit 1; \
+	  fi; \
+	done
+endif
+
+autograde: venv
+	$(NBGRADER) autograde "*" $(ARGS)
+
+feedback: venv
+	$(NBGRADER) generate_feedback "*" $(ARGS)
+	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_feedback $$ex) || exit 1; done
+
+export: venv
+	mkdir -p build/grades
+	$(NBGRADER) export --to $(CURDIR)/build/grades/notebook_grades.csv $(ARGS)
+
+grade-notebooks: venv
+	$(PY) -m tools.make_notebooks --grade-submitted $(COURSE)/submitted --out build/notebook_grades $(ARGS)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import importlib.util
 import inspect
 import io
 import math
@@ -62,6 +61,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from . import worker as _wire
@@ -236,13 +236,14 @@ class _InProcess:
 
     protections: list[str] = []
 
-    def __init__(self, namespace: dict, device: str):
+    def __init__(self, namespace: dict, device: str, modules: dict | None = None):
         self.namespace = namespace
         self.device = device
+        self.modules = modules or {}  # module name -> namespace (drivers); anything else: the notebook
 
     def request(self, module: str, function: str, cases: list[dict], arrays: dict,
                 timeout: float, limits=None) -> list[tuple[dict, dict]]:
-        fn = self.namespace.get(function)
+        fn = self.modules.get(module, self.namespace).get(function)
         frames: list[tuple[dict, dict]] = []
         if fn is None or not callable(fn):
             frames.append(({"event": "missing", "error": {
@@ -289,9 +290,9 @@ def _roundtrip(header: dict, arrays: dict) -> tuple[dict, dict]:
 class NotebookSubmission(Submission):
     """The same API as :class:`autograder.student.Submission`, for functions in a notebook namespace."""
 
-    def __init__(self, namespace: dict, device: str = "cpu"):
-        super().__init__(Path(tempfile.gettempdir()) / "rlkit-notebook", device=device)  # starts no process
-        self.sandbox = _InProcess(namespace, device)
+    def __init__(self, namespace: dict, device: str = "cpu", modules: dict | None = None):
+        super().__init__(Path(tempfile.mkdtemp(prefix="rlkit-notebook-")), device=device)  # starts no process
+        self.sandbox = _InProcess(namespace, device, modules)
 
     def has_module(self, module: str) -> bool:
         return True
@@ -301,34 +302,15 @@ class NotebookSubmission(Submission):
 
 
 # ---------------------------------------------------------------- running one suite test
-def _load_suite(module: str):
-    """A fresh copy of the suite module (its random inputs do not depend on earlier checks)."""
+def _check_names(module: str, test_name: str) -> Path:
     if not _NAME.match(module):
         raise ValueError(f"bad exercise name {module!r}")
+    if not _NAME.match(test_name) or not test_name.startswith("test_"):
+        raise ValueError(f"bad test name {test_name!r}")
     path = SUITES / f"test_{module}.py"
     if not path.is_file():
         raise FileNotFoundError(f"no hidden suite for {module} ({path})")
-    spec = importlib.util.spec_from_file_location(f"_rlkit_notebook_suite_{module}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    _GUARD.take()  # the suite may import reference modules that were not loaded yet
-    return mod
-
-
-def _marks(fn) -> dict:
-    out = {}
-    for m in getattr(fn, "pytestmark", []) or []:
-        out[m.name] = m.args[0] if m.args else True
-    return out
-
-
-def _test_function(suite, test_name: str):
-    if not _NAME.match(test_name) or not test_name.startswith("test_"):
-        raise ValueError(f"bad test name {test_name!r}")
-    fn = getattr(suite, test_name, None)
-    if fn is None:
-        raise LookupError(f"{test_name} is not in the {suite.__name__} suite")
-    return fn
+    return path
 
 
 def _device(namespace: dict, device) -> str:
@@ -358,38 +340,136 @@ def redact(message: str) -> str:
     return _EXPECTED.sub(sub, message)
 
 
+class _DriverFactory:
+    """Replaces ``Submission`` inside the suite module while a test runs.
+
+    Some suites build a second submission folder: the student's files plus a
+    trusted *driver* module that calls the student's function with real
+    objects (``from .ex3_baseline import actor_critic_update``). In a notebook
+    there are no student files; the driver modules are loaded here instead,
+    their relative imports resolving to the notebook's functions, and run in
+    process like every other call.
+    """
+
+    def __init__(self, namespace: dict, exercise: str, device: str):
+        self.namespace = namespace
+        self.exercise = exercise
+        self.device = device
+
+    def __call__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1):
+        import types
+
+        pkg_name = f"_rlkit_notebook_driver_{id(self)}"
+        pkg = types.ModuleType(pkg_name)
+        pkg.__path__ = []
+        sys.modules[pkg_name] = pkg
+        student = types.ModuleType(f"{pkg_name}.{self.exercise}")
+        student.__dict__.update({k: v for k, v in self.namespace.items() if not k.startswith("__")})
+        sys.modules[student.__name__] = student
+        modules = {}
+        for f in sorted(Path(path).glob("*.py")):
+            if f.stem == self.exercise:
+                continue
+            mod = types.ModuleType(f"{pkg_name}.{f.stem}")
+            mod.__package__ = pkg_name
+            mod.__file__ = str(f)
+            sys.modules[mod.__name__] = mod
+            exec(compile(f.read_text(), str(f), "exec"), mod.__dict__)  # noqa: S102 - the suite's own driver text
+            modules[f.stem] = mod.__dict__
+        return NotebookSubmission(self.namespace, device=self.device, modules=modules)
+
+
+class _Plugin:
+    """The pytest plugin of one notebook check: fixtures ``sub`` / ``dev`` and the verdict."""
+
+    def __init__(self, namespace: dict, exercise: str, device: str):
+        self.namespace = namespace
+        self.exercise = exercise
+        self.device = device
+        self.outcome: tuple[bool, str] | None = None
+        self.marks: dict = {}
+
+    def pytest_configure(self, config):
+        for line in ("points(n): points", "function(name): graded function", "learning: trains an agent"):
+            config.addinivalue_line("markers", line)
+
+    @pytest.fixture(scope="session")
+    def sub(self):
+        return NotebookSubmission(self.namespace, device=self.device)
+
+    @pytest.fixture(scope="session")
+    def dev(self):
+        return self.device
+
+    def pytest_runtest_setup(self, item):
+        _GUARD.take()  # reference modules the suite imported just now, before any student call
+        self.marks = {m.name: (m.args[0] if m.args else True) for m in item.iter_markers()}
+        if getattr(item.module, "Submission", None) is Submission:
+            item.module.Submission = _DriverFactory(self.namespace, self.exercise, self.device)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.failed and report.when == "setup"):
+            if report.passed:
+                self.outcome = (True, "")
+            elif call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed):
+                text = str(call.excinfo.value).strip().splitlines()
+                self.outcome = (False, text[0] if text else "check failed")
+            else:
+                exc = call.excinfo.value if call.excinfo is not None else None
+                detail = " ".join(str(exc).split())[:300] if exc is not None else report.longreprtext[-300:]
+                name = type(exc).__name__ if exc is not None else "error"
+                self.outcome = (False, f"grader error ({name}: {detail}); please report it")
+            _GUARD.restore()
+
+
 def run_test(module: str, test_name: str, namespace: dict, device: str = "cpu") -> tuple[bool, str, dict]:
-    """Run one suite test against ``namespace``: (passed, feedback, markers). Never raises CheckFailed."""
-    suite = _load_suite(module)
-    fn = _test_function(suite, test_name)
-    marks = _marks(fn)
-    sub = NotebookSubmission(namespace, device)
-    params = list(inspect.signature(fn).parameters)
-    kwargs = {}
-    for p in params:
-        if p == "sub":
-            kwargs[p] = sub
-        elif p == "dev":
-            kwargs[p] = device
-        elif p == "tmp_path":
-            kwargs[p] = Path(tempfile.mkdtemp(prefix="rlkit-nb-"))
-        else:
-            return False, f"grader error (the test needs the fixture {p!r}); please report it", marks
+    """Run one suite test against ``namespace`` with pytest, in this process.
+
+    Returns (passed, feedback, markers). The suite module is imported afresh
+    for every check, so its random inputs never depend on earlier checks.
+    """
+    path = _check_names(module, test_name)
+    plugin = _Plugin(namespace, module, device)
+    saved_path = list(sys.path)
+    saved_env = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin: no third-party pytest plugins
+    _forget_suite(path)
     _GUARD.restore()
     try:
         with _quiet():
-            fn(**kwargs)
-    except CheckFailed as exc:
-        text = str(exc).strip().splitlines()
-        return False, (text[0] if text else "check failed"), marks
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # a bug in the grader, never a pass
-        detail = " ".join(str(exc).split())[:300]
-        return False, f"grader error ({type(exc).__name__}: {detail}); please report it", marks
+            code = pytest.main([
+                f"{path}::{test_name}", "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
+                "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:stepwise", "-p", "no:unraisableexception",
+                "-p", "no:threadexception", "-p", "no:faulthandler", "-p", "no:doctest", "-p", "no:junitxml",
+                "-p", "no:pastebin", "-p", "no:legacypath", "--noconftest",
+                "-q", "-s", "--no-header", "-rN", "--tb=no",
+            ], plugins=[plugin])
     finally:
+        sys.path[:] = saved_path
+        if saved_env is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved_env
+        _forget_suite(path)
         _GUARD.restore()
-    return True, "", marks
+    if plugin.outcome is None:
+        return False, f"grader error (the test {test_name} did not run: pytest exit code {int(code)}); please report it", plugin.marks
+    passed, feedback = plugin.outcome
+    return passed, feedback, plugin.marks
+
+
+def _forget_suite(path: Path) -> None:
+    """Drop the suite module from sys.modules so the next check imports it afresh."""
+    target = str(path.resolve())
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if name.startswith("_rlkit_notebook_driver_"):
+            del sys.modules[name]
+        elif isinstance(f, str) and f.endswith(path.name) and str(Path(f).resolve()) == target:
+            del sys.modules[name]
 
 
 def _repair_display() -> None:

@@ -266,9 +266,25 @@ targets: no gradient.
         "gradient_variance": r"""
 ## Measuring the variance
 
-The claim above can be checked numerically: on the same batch of episodes, estimate the
-policy gradient episode by episode, once with the raw returns and once with the baseline
-subtracted, and compare the variances of the estimates. A fitted baseline should reduce it.
+The claim above can be checked numerically. Flatten all policy parameters into one vector
+and compute, for each episode $i$ of a batch, its own gradient estimate
+
+$$g_i = \nabla_\theta \sum_t \log \pi_\theta(a_t \mid s_t)\,(G_t - b_t).$$
+
+The spread of the $g_i$ across episodes, summed over the parameter coordinates (sample
+variance with denominator $E - 1$), measures how noisy one update is. Compute it once with
+$b_t = 0$ and once with $b_t = V(s_t)$ on the same episodes: a fitted baseline should reduce it.
+`flat_grad` (given above) computes one flattened gradient without touching `.grad`.
+""",
+        "actor_critic_update": r"""
+## One actor-critic update
+
+Everything above, on one finished episode: the critic predicts $V(s_t)$ for every step, GAE
+turns rewards and predictions into advantages and value targets (the episode ends at its
+last step, so nothing is bootstrapped), the advantages are optionally standardised, and each
+network takes one optimiser step on its own loss: the actor on the REINFORCE loss weighted
+by the advantages, the critic on the value loss. Neither loss may send gradient into the
+other network.
 """,
         "train_actor_critic": r"""
 ## Training an actor-critic
@@ -829,7 +845,11 @@ def parse_module(path: Path) -> list[Stmt]:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
         while start > 0 and lines[start - 1].lstrip().startswith("#"):
             start -= 1
-        text = "\n".join(lines[start:node.end_lineno]).rstrip() + "\n"
+        end = node.end_lineno  # the AST ends at the last statement: keep the indented comments after it
+        while end < len(lines) and (not lines[end].strip() or
+                                    (lines[end][:1].isspace() and lines[end].lstrip().startswith("#"))):
+            end += 1
+        text = "\n".join(lines[start:end]).rstrip() + "\n"
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             kind = "future"
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
@@ -1342,14 +1362,203 @@ def _exercise_of(nb) -> str:
     raise NotebookError("cannot tell which exercise this notebook is")
 
 
+# ====================================================================== the student bundle
+STUDENT_README = """\
+# RL Fundamentals for LLMs: exercises
+
+One Jupyter notebook per exercise, plus `common/` (shared helpers the notebooks import:
+devices, environments, networks, rollouts). Keep `common/` next to the exercise folders:
+each notebook finds it in the folder above its own.
+
+    python -m venv .venv && . .venv/bin/activate
+    pip install "torch==2.13.0"          # or the CUDA build your machine needs
+    pip install -r requirements.txt
+    jupyter lab                          # open ex1_values/ex1_values.ipynb
+
+Work through the notebooks in order. Write your code in the answer cells, run the quick
+check below each one, and submit each notebook (unrenamed) the way your instructor asks.
+Later notebooks ask you to paste functions from earlier ones. The cells marked "hidden test"
+are empty here; your instructor runs them when grading. A notebook uses CUDA when it is
+available; start Jupyter with RLKIT_DEVICE=cpu to force the CPU.
+"""
+
+STUDENT_REQUIREMENTS = """\
+# torch: install it first, pinned (see README.md)
+gymnasium==1.2.2
+numpy>=1.26,<3
+matplotlib>=3.8
+tqdm>=4.66
+jupyterlab
+"""
+
+
+def _strip_line(line: str) -> str:
+    return line.strip()
+
+
+def _substantive(line: str) -> bool:
+    """A region line worth protecting: not a TODO (kept on purpose), not short boilerplate
+    (``break``, ``loss.backward()``, ``import os``) that appears in any code."""
+    return bool(line) and not TODO.match(line) and len(line) >= 16 and not line.startswith(("import ", "from "))
+
+
+def secret_lines(exercises: list[str] | None = None) -> dict[str, set[str]]:
+    """Per exercise: every line of a solution region that does not also appear outside all
+    regions of the reference (such a line, e.g. ``return loss``, gives nothing away)."""
+    out = {}
+    for ex in exercises or available_exercises():
+        text = _module_path(ex).read_text()
+        inside = {_strip_line(x) for region in solution_regions(text) for x in region}
+        outside = set()
+        depth = False
+        for line in text.splitlines():
+            if BEGIN.match(line):
+                depth = True
+            elif END.match(line):
+                depth = False
+            elif not depth:
+                outside.add(_strip_line(line))
+        secret = {x for x in inside - outside if _substantive(x)}
+        out[ex] = secret
+    return out
+
+
+def leaks(text: str, secrets: dict[str, set[str]] | None = None) -> list[str]:
+    """What in ``text`` (a released notebook, a bundle file) must not reach students."""
+    found = []
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                   "autograder.notebook import check", "from solutions", "import solutions"):
+        if marker in text:
+            found.append(marker)
+    lines = {_strip_line(x) for x in text.splitlines()}
+    # notebooks are JSON: compare the decoded cell sources too
+    try:
+        nb = json.loads(text)
+        for cell in nb.get("cells", []):
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src
+            lines |= {_strip_line(x) for x in src.splitlines()}
+    except (ValueError, AttributeError):
+        pass
+    for ex, secret in (secrets if secrets is not None else secret_lines()).items():
+        for line in sorted(secret & lines):
+            found.append(f"{ex}: {line}")
+    return found
+
+
+def make_bundle(release: Path, out: Path) -> Path:
+    """build/student_bundle/: the released notebooks, common/, a README; and the same as a .zip."""
+    import shutil
+
+    notebooks = sorted(release.glob("*/*.ipynb"))
+    if not notebooks:
+        raise NotebookError(f"no released notebooks in {release}; run nbgrader generate_assignment first")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for nb in notebooks:
+        dest = out / nb.parent.name / nb.name
+        dest.parent.mkdir(exist_ok=True)
+        shutil.copyfile(nb, dest)
+    shutil.copytree(ROOT / "common", out / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (out / "README.md").write_text(STUDENT_README)
+    (out / "requirements.txt").write_text(STUDENT_REQUIREMENTS)
+    secrets = secret_lines()
+    problems = []
+    for f in sorted(out.rglob("*")):
+        if f.is_file():
+            bad = leaks(f.read_text(errors="replace"), secrets)
+            problems += [f"{f.relative_to(out)}: {b}" for b in bad]
+    if problems:
+        raise NotebookError("the student bundle would leak solution text:\n  " + "\n  ".join(problems[:20]))
+    archive = shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
+    return Path(archive)
+
+
+# ====================================================================== isolated grading of submissions
+def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: Path | None = None) -> list[dict]:
+    """Every submitted notebook through ``make grade``'s sandbox (the isolated grade).
+
+    ``submitted/<student>/<exercise>/<exercise>.ipynb`` becomes
+    ``out/modules/<student>/<exercise>.py`` (see :func:`extract_module`), graded by
+    ``autograder.runner.grade``. Writes ``out/isolated_grades.csv``; when nbgrader's
+    gradebook is given, adds its automatic score and flags every difference.
+    """
+    import csv
+
+    from autograder.runner import grade
+
+    rows = []
+    known = set(available_exercises())
+    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        student = student_dir.name
+        mod_dir = out / "modules" / student
+        mod_dir.mkdir(parents=True, exist_ok=True)
+        exercises = []
+        for ex_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and p.name in known):
+            nb_path = ex_dir / f"{ex_dir.name}.ipynb"
+            if not nb_path.is_file():
+                continue
+            try:
+                nb = nbformat.read(nb_path, as_version=4)
+                (mod_dir / f"{ex_dir.name}.py").write_text(extract_module(nb, ex_dir.name))
+            except Exception as exc:  # an unreadable notebook scores zero, with the reason
+                rows.append({"student": student, "exercise": ex_dir.name, "isolated": 0.0, "max": None,
+                             "nbgrader": None, "note": f"could not read the notebook: {exc}"})
+                continue
+            exercises.append(ex_dir.name)
+        if not exercises:
+            continue
+        report = grade(mod_dir, exercises=exercises, device=device)
+        for ex in report["exercises"]:
+            rows.append({"student": student, "exercise": ex["name"], "isolated": ex["score"],
+                         "max": ex["max_score"], "nbgrader": None, "note": ""})
+    if gradebook is not None and gradebook.is_file():
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(f"sqlite:///{gradebook}") as gb:
+            for r in rows:
+                try:
+                    sub = gb.find_submission(r["exercise"], r["student"])
+                except MissingEntry:
+                    continue
+                r["nbgrader"] = round(float(sub.code_score), 4)
+                if abs(r["nbgrader"] - float(r["isolated"])) > 1e-6:
+                    r["note"] = (r["note"] + " " if r["note"] else "") + "MISMATCH: check this submission"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "isolated_grades.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["student", "exercise", "isolated", "max", "nbgrader", "note"])
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
 # ====================================================================== command line
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="report drift instead of writing")
     p.add_argument("--list", action="store_true", help="list exercises, functions and points")
     p.add_argument("--extract", nargs="+", metavar="NOTEBOOK", help="turn submitted notebooks into modules")
-    p.add_argument("--out", type=Path, help="folder for --extract")
+    p.add_argument("--out", type=Path, help="output folder for --extract, --bundle and --grade-submitted")
+    p.add_argument("--bundle", type=Path, metavar="RELEASE", help="build the student bundle from nbgrader's release/")
+    p.add_argument("--grade-submitted", type=Path, metavar="SUBMITTED",
+                   help="grade nbgrader's submitted/ folder with make grade's sandbox")
+    p.add_argument("--device", default="cpu", help="grading device for --grade-submitted")
     args = p.parse_args(argv)
+
+    if args.bundle:
+        archive = make_bundle(args.bundle, args.out or ROOT / "build" / "student_bundle")
+        print(f"student bundle: {archive.with_suffix('')}/ and {archive}")
+        return 0
+    if args.grade_submitted:
+        out = args.out or ROOT / "build" / "notebook_grades"
+        rows = grade_submitted(args.grade_submitted, out, device=args.device,
+                               gradebook=args.grade_submitted.parent / "gradebook.db")
+        for r in rows:
+            nbg = "" if r["nbgrader"] is None else f"   nbgrader {r['nbgrader']:g}"
+            print(f"{r['student']:20s} {r['exercise']:15s} isolated {r['isolated']:g}/{r['max']}{nbg}  {r['note']}")
+        print(f"wrote {out / 'isolated_grades.csv'}")
+        return 1 if any("MISMATCH" in r["note"] for r in rows) else 0
 
     if args.extract:
         if not args.out:
