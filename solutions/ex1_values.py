@@ -249,6 +249,8 @@ def monte_carlo_value(
     start_state = check_scalar("start_state", start_state, low=0, high=S - 1, integer=True)
     num_episodes = check_scalar("num_episodes", num_episodes, low=1, integer=True)
     if horizon is None:
+        if isinstance(gamma, (int, float)) and gamma >= 1.0:
+            raise ValueError(f"gamma must be < 1 when horizon is None (episodes need a finite length), got {gamma}")
         gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
         horizon = default_horizon(gamma)
     else:
