@@ -257,7 +257,9 @@ class _InProcess:
                     frames.append(({"event": "case", "index": index, "ok": False,
                                     "error": _describe(_CallTimeout())}, {}))
                     continue
+                threads = torch.get_num_threads()
                 try:
+                    torch.set_num_threads(1)  # as in the sandbox: small networks run fastest on one thread
                     with _quiet(), _time_limit(left):
                         result, out = _wire.run_case(fn, case, arrays, self.device)
                     result["event"] = "case"
@@ -268,6 +270,7 @@ class _InProcess:
                 except BaseException as exc:  # noqa: BLE001 - SystemExit included: the student's fault
                     frames.append(({"event": "case", "index": index, "ok": False, "error": _describe(exc)}, {}))
                 finally:
+                    torch.set_num_threads(threads)
                     _GUARD.restore()
         frames.append(({"event": "exit", "timed_out": False, "exit": {"code": 0}, "log_tail": ""}, {}))
         return frames

@@ -36,7 +36,7 @@ c.Exchange.root = os.environ.get("RLKIT_EXCHANGE", str(COURSE / "exchange"))
 # PYTHONPATH so `from autograder.notebook import check` finds the real checks.
 _paths = [str(KIT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(_paths))
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # small networks: one thread is fastest
 # nbgrader runs `alembic` (its database migrations) as a command: make the one
 # next to this Python (the kit's .venv/bin) findable even when the venv is not activated.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -706,6 +706,12 @@ g = [round(float(x), 6) for x in new.grad.tolist()]
 assert g[0] == 0.0 and g[3] == 0.0, f"clipped samples must have zero gradient, got {g}"
 print("quick check passed")
 '''),
+        "train_ppo": (("env_id", "total_steps", "seed", "device"), r'''
+# Quick check (not graded): two small updates only; the hidden test trains for real.
+result = train_ppo("CartPole-v1", total_steps=2048, seed=0, device=DEVICE)
+assert len(result.episode_returns) > 0, "no episode finished"
+print("quick check passed; first returns:", [float(r) for r in result.episode_returns[:5]])
+'''),
     },
     "ex5_rlhf": {
         "preference_loss": (("r_chosen", "r_rejected"), r'''
@@ -1476,7 +1482,8 @@ def make_bundle(release: Path, out: Path) -> Path:
 
 
 # ====================================================================== isolated grading of submissions
-def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: Path | None = None) -> list[dict]:
+def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: Path | None = None,
+                    exercises: list[str] | None = None, students: list[str] | None = None) -> list[dict]:
     """Every submitted notebook through ``make grade``'s sandbox (the isolated grade).
 
     ``submitted/<student>/<exercise>/<exercise>.ipynb`` becomes
@@ -1489,9 +1496,11 @@ def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: 
     from autograder.runner import grade
 
     rows = []
-    known = set(available_exercises())
+    known = set(exercises or available_exercises())
     for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
         student = student_dir.name
+        if students is not None and student not in students:
+            continue
         mod_dir = out / "modules" / student
         mod_dir.mkdir(parents=True, exist_ok=True)
         exercises = []
@@ -1544,6 +1553,8 @@ def main(argv=None) -> int:
     p.add_argument("--grade-submitted", type=Path, metavar="SUBMITTED",
                    help="grade nbgrader's submitted/ folder with make grade's sandbox")
     p.add_argument("--device", default="cpu", help="grading device for --grade-submitted")
+    p.add_argument("--exercise", action="append", help="only this exercise (repeatable) for --grade-submitted")
+    p.add_argument("--student", action="append", help="only this student (repeatable) for --grade-submitted")
     args = p.parse_args(argv)
 
     if args.bundle:
@@ -1553,7 +1564,8 @@ def main(argv=None) -> int:
     if args.grade_submitted:
         out = args.out or ROOT / "build" / "notebook_grades"
         rows = grade_submitted(args.grade_submitted, out, device=args.device,
-                               gradebook=args.grade_submitted.parent / "gradebook.db")
+                               gradebook=args.grade_submitted.parent / "gradebook.db",
+                               exercises=args.exercise, students=args.student)
         for r in rows:
             nbg = "" if r["nbgrader"] is None else f"   nbgrader {r['nbgrader']:g}"
             print(f"{r['student']:20s} {r['exercise']:15s} isolated {r['isolated']:g}/{r['max']}{nbg}  {r['note']}")
