@@ -1424,17 +1424,20 @@ def secret_lines(exercises: list[str] | None = None) -> dict[str, set[str]]:
                 depth = False
             elif not depth:
                 outside.add(_strip_line(line))
+        for _params, code in QUICK.get(ex, {}).values():  # the visible quick checks are public too
+            outside |= {_strip_line(x) for x in code.splitlines()}
         secret = {x for x in inside - outside if _substantive(x)}
         out[ex] = secret
     return out
 
 
-def leaks(text: str, secrets: dict[str, set[str]] | None = None) -> list[str]:
-    """What in ``text`` (a released notebook, a bundle file) must not reach students."""
+def leaks(text: str, secrets: dict[str, set[str]] | None = None, markers: bool = True) -> list[str]:
+    """What in ``text`` (a released notebook, a bundle file) must not reach students: the region
+    and hidden-test markers and the hidden check calls (``markers``), and any secret line."""
     found = []
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                    "autograder.notebook import check", "from solutions", "import solutions"):
-        if marker in text:
+        if markers and marker in text:
             found.append(marker)
     lines = {_strip_line(x) for x in text.splitlines()}
     # notebooks are JSON: compare the decoded cell sources too
