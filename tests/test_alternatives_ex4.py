@@ -1,0 +1,118 @@
+"""Correct implementations of ex4_ppo written differently from the reference get full marks.
+
+Each variant replaces the solution regions of solutions/ex4_ppo.py with other
+correct code (a ratio of probabilities, max/min or where instead of clamp and
+minimum, min(a, b) = a - relu(a - b), the per-sign form of the objective, a
+mask from comparing the two terms, float64 internally, Python loops) and must
+pass every non-learning test of the hidden suite.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from autograder.runner import grade
+
+from conftest import ROOT, make_submission
+
+MODULE = "ex4_ppo"
+
+WHERE = {
+    "probability_ratio": """
+        return torch.exp(new_log_probs) / torch.exp(old_log_probs).detach()
+    """,
+    "clipped_surrogate": """
+        lo = torch.full_like(ratio, 1.0 - clip_eps)
+        hi = torch.full_like(ratio, 1.0 + clip_eps)
+        unclipped = advantages * ratio
+        clipped = advantages * torch.max(torch.min(ratio, hi), lo)
+        objective = torch.where(unclipped < clipped, unclipped, clipped)
+        return unclipped, clipped, objective
+    """,
+    "clip_active": """
+        unclipped, clipped, _ = clipped_surrogate(ratio.detach(), advantages.detach(), clip_eps)
+        return clipped < unclipped
+    """,
+    "ppo_policy_loss": """
+        r = probability_ratio(new_log_probs, old_log_probs)
+        A = advantages.detach()
+        mask = clip_active(r, A, clip_eps)
+        objective = torch.where(mask, torch.clamp(r, 1 - clip_eps, 1 + clip_eps) * A, r * A)
+        return -objective.sum() / objective.numel()
+    """,
+}
+
+RELU64 = {
+    "probability_ratio": """
+        log_ratio = new_log_probs - old_log_probs.detach()
+        return log_ratio.exp()
+    """,
+    "clipped_surrogate": """
+        unclipped = ratio * advantages
+        clipped = ratio.clamp(min=1 - clip_eps).clamp(max=1 + clip_eps) * advantages
+        objective = unclipped - torch.relu(unclipped - clipped)  # min(a, b) = a - relu(a - b)
+        return unclipped, clipped, objective
+    """,
+    "clip_active": """
+        r, A = ratio.detach(), advantages.detach()
+        up = torch.logical_and(A > 0, r > 1 + clip_eps)
+        down = torch.logical_and(A < 0, r < 1 - clip_eps)
+        return torch.logical_or(up, down)
+    """,
+    "ppo_policy_loss": """
+        r = (new_log_probs.double() - old_log_probs.detach().double()).exp()
+        A = advantages.detach().double()
+        objective = torch.min(r * A, r.clamp(1 - clip_eps, 1 + clip_eps) * A)
+        return (-objective.mean()).to(new_log_probs.dtype)
+    """,
+}
+
+PER_SIGN_LOOPS = {
+    "probability_ratio": """
+        old = old_log_probs.detach().clone()
+        return torch.exp(new_log_probs - old)
+    """,
+    "clipped_surrogate": """
+        unclipped = ratio * advantages
+        clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * advantages
+        # A >= 0: min(r, clip(r)) A = min(r, 1 + eps) A;  A < 0: max(r, 1 - eps) A
+        bounded = torch.where(advantages >= 0, torch.clamp(ratio, max=1 + clip_eps),
+                              torch.clamp(ratio, min=1 - clip_eps))
+        return unclipped, clipped, bounded * advantages
+    """,
+    "clip_active": """
+        r = ratio.detach().reshape(-1).tolist()
+        a = advantages.detach().reshape(-1).tolist()
+        flags = [(ai > 0 and ri > 1 + clip_eps) or (ai < 0 and ri < 1 - clip_eps) for ri, ai in zip(r, a)]
+        return torch.tensor(flags, dtype=torch.bool, device=ratio.device).reshape(ratio.shape)
+    """,
+    "ppo_policy_loss": """
+        surr = clipped_surrogate(torch.exp(new_log_probs - old_log_probs.detach()), advantages.detach(), clip_eps)[2]
+        return -torch.mean(surr, dim=tuple(range(surr.dim())))
+    """,
+}
+
+
+def with_regions(bodies: dict[str, str]) -> str:
+    """The reference module with the solution region of each named function replaced."""
+    src = (ROOT / "solutions" / f"{MODULE}.py").read_text()
+    for fn, body in bodies.items():
+        start = src.index(f"\ndef {fn}(")
+        m = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION\n", re.S | re.M).search(src, start)
+        assert m is not None, fn
+        code = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", m.group(1))
+        src = src[:m.start()] + code + src[m.end():]
+    return src
+
+
+@pytest.mark.parametrize("variant", [WHERE, RELU64, PER_SIGN_LOOPS], ids=["where", "relu_float64", "per_sign_loops"])
+def test_correct_variants_get_full_marks(variant, tmp_path):
+    folder = make_submission(tmp_path / "sub", {f"{MODULE}.py": with_regions(variant)})
+    report = grade(folder, [MODULE], jobs=1, skip_learning=True)
+    assert report["errors"] == []
+    failed = [(t["id"], t["feedback"]) for ex in report["exercises"] for t in ex["tests"] if not t["passed"]]
+    assert failed == []
+    ex = report["exercises"][0]
+    assert ex["score"] == ex["max_score"] > 0
