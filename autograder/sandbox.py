@@ -40,6 +40,64 @@ def _unshare_works() -> bool:
         return False
 
 
+# ---------------------------------------------------------------- frame checks
+# Everything in a frame comes from the untrusted child. Before the parent's
+# code (student._collect, checks) looks at a frame, its shape is checked here:
+# JSON of the expected types only, and arrays of plain numeric/bool dtypes. A
+# frame that fails is dropped ("garbage"), which fails its case, never the grader.
+_NUMERIC = "biuf"
+
+
+def _is_str_map(d, values=(str,)) -> bool:
+    return isinstance(d, dict) and all(isinstance(k, str) and (v is None or isinstance(v, values))
+                                       for k, v in d.items())
+
+
+def _tree_ok(node, arrays: dict, depth: int = 0) -> bool:
+    if depth > 12 or not isinstance(node, dict) or not isinstance(node.get("kind"), str):
+        return False
+    kind = node["kind"]
+    if kind in ("tensor", "ndarray", "numbers"):
+        key = node.get("key")
+        if not isinstance(key, str) or key not in arrays or arrays[key].dtype.kind not in _NUMERIC:
+            return False
+        shape = node.get("shape", [])
+        return isinstance(shape, list) and all(isinstance(x, int) for x in shape) and all(
+            isinstance(node.get(k, ""), (str, bool)) for k in ("dtype", "device", "type", "requires_grad"))
+    if kind == "sequence":
+        return isinstance(node.get("items"), list) and all(_tree_ok(x, arrays, depth + 1) for x in node["items"])
+    if kind == "record":
+        return _is_str_map(node.get("fields"), (dict,)) and all(
+            _tree_ok(x, arrays, depth + 1) for x in node["fields"].values())
+    if kind == "network":
+        state = node.get("state")
+        return (_is_str_map(state) and all(v in arrays and arrays[v].dtype.kind in _NUMERIC for v in state.values())
+                and isinstance(node.get("config", {}), dict) and isinstance(node.get("class", ""), str))
+    if kind == "number":
+        return isinstance(node.get("value"), (int, float)) and not isinstance(node.get("value"), bool)
+    if kind == "bool":
+        return isinstance(node.get("value"), bool)
+    return kind in ("none", "str", "unsupported")
+
+
+def _frame_ok(header, arrays: dict) -> bool:
+    if not isinstance(header, dict) or not isinstance(header.get("event"), str):
+        return False
+    if any(a.dtype.kind not in _NUMERIC for a in arrays.values()):
+        return False
+    event = header["event"]
+    if header.get("error") is not None and not _is_str_map(header["error"], (str,)):
+        return False
+    if event == "case" and header.get("ok") is True:
+        refs = [header.get("grads", {}), header.get("inputs_after", {})]
+        return (isinstance(header.get("index"), int) and _tree_ok(header.get("output"), arrays)
+                and all(_is_str_map(r) and all(v is None or v in arrays for v in r.values()) for r in refs)
+                and isinstance(header.get("seconds", 0.0), (int, float)))
+    if event == "exit":
+        return isinstance(header.get("exit", {}), dict) and isinstance(header.get("log_tail", ""), str)
+    return True
+
+
 @dataclass
 class Limits:
     cpu_seconds: int = 60
@@ -97,7 +155,7 @@ class Sandbox:
             "out_fd": from_child_w,
             # the kit and the original submission are unreadable from the child;
             # the virtualenv (often inside the kit) stays readable for imports
-            "deny_roots": [str(KIT_ROOT), str(self.submission)],
+            "deny_roots": [str(KIT_ROOT), str(self.submission)] + self._more_deny_roots(),
             "allow_roots": [prefix, os.path.realpath(sys.base_prefix), self.dir],
         }
         with open(os.path.join(self.dir, "config.json"), "w") as f:
@@ -146,6 +204,31 @@ class Sandbox:
             raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}): {tail}") from None
         if header.get("event") != "ready":
             raise GraderError(f"unexpected first message from the sandbox worker: {header}")
+        kernel = header.get("kernel") if isinstance(header.get("kernel"), dict) else {}
+        self.protections += self._kernel_protections(kernel)
+
+    def _more_deny_roots(self) -> list[str]:
+        """Folders beside the submission (other students' work in a batch) and the
+        temporary directory (other live sandboxes, the grader's result files)."""
+        roots = [tempfile.gettempdir()]
+        parent = self.submission.parent
+        if parent != Path(parent.anchor):
+            roots.append(str(parent))
+        return [os.path.realpath(r) for r in roots]
+
+    def _kernel_protections(self, kernel: dict) -> list[str]:
+        """What the worker's start-up probe saw the kernel enforce (see worker.confine)."""
+        out = []
+        if kernel.get("landlock"):
+            out.append(f"kernel file-system allow-list (Landlock ABI {int(kernel['landlock'])}): reads only the "
+                       f"Python installation, system libraries and its own folder")
+        else:
+            out.append("NOT ACTIVE: kernel file-system allow-list (Landlock unavailable)")
+        if kernel.get("seccomp"):
+            out.append("seccomp: no new processes, exec, sockets, ptrace or pidfd")
+        else:
+            out.append("NOT ACTIVE: seccomp system-call filter")
+        return out
 
     def _strict_prefix(self) -> list[str]:
         """Commands that put the worker in a network namespace and drop root (when possible)."""
@@ -214,11 +297,12 @@ class Sandbox:
                       "exit": {"zygote": type(exc).__name__}, "log_tail": ""}, {})]
         frames = []
         pos = 0
-        while pos < len(blob):
+        while pos + proto._HDR.size <= len(blob):
             (n,) = proto._HDR.unpack_from(blob, pos)
             pos += proto._HDR.size
             try:
-                frames.append(proto.unpack(blob[pos:pos + n]))
+                header, arrays = proto.unpack(blob[pos:pos + n])
+                frames.append((header, arrays) if _frame_ok(header, arrays) else ({"event": "garbage"}, {}))
             except Exception:  # a frame that does not parse is treated as missing
                 frames.append(({"event": "garbage"}, {}))
             pos += n

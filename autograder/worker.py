@@ -56,8 +56,16 @@ def pack(header: dict, arrays: dict | None = None) -> bytes:
 
 
 def unpack(data: bytes) -> tuple[dict, dict]:
+    import zipfile
+
     import numpy as np
 
+    # np.savez never compresses; a frame with compressed (or oversized)
+    # members is forged, and could be a zip bomb for whoever reads it
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(data):
+            raise ValueError("malformed frame")
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         header = json.loads(bytes(z["__header__"]).decode())
         arrays = {k: z[k] for k in z.files if k != "__header__"}
@@ -128,6 +136,11 @@ def install_audit_hook(deny_roots: list[str], allow_roots: list[str], write_root
         p = resolve(path)
         if p is not None and under(p, deny) and not under(p, allow):
             raise SandboxViolation(f"the grader's files are off limits: {path!r}")
+        # other processes' /proc entries (the grader's memory, cwd, fds, environment)
+        if p is not None and p.startswith("/proc/"):
+            pid = p.split("/")[2]
+            if pid.isdigit() and int(pid) != own_pid:
+                raise SandboxViolation(f"other processes are off limits: {path!r}")
 
     def check_write(path):
         p = resolve(path)
@@ -143,6 +156,23 @@ def install_audit_hook(deny_roots: list[str], allow_roots: list[str], write_root
             )
             if writing:
                 check_write(path)
+            elif mode is None and isinstance(path, (str, bytes, os.PathLike)):
+                # os.open of a directory outside the sandbox would give a dir_fd
+                # for relative opens this hook cannot resolve
+                p = resolve(path)
+                if p is not None and os.path.isdir(p) and not under(p, write_ok):
+                    raise SandboxViolation(f"opening directories outside the sandbox is not allowed: {path!r}")
+        elif event == "sqlite3.connect":  # sqlite opens files natively
+            db = args[0] if args else ""
+            if isinstance(db, bytes):
+                db = db.decode(errors="replace")
+            if isinstance(db, str) and db.startswith("file:"):  # a URI: file:/path?mode=ro
+                db = "/" + db[5:].split("?")[0].lstrip("/") if db[5:].startswith("/") else db[5:].split("?")[0]
+            if db not in (":memory:", ""):
+                check_read(db)
+                check_write(db)
+        elif event in ("resource.setrlimit", "resource.prlimit"):
+            raise SandboxViolation("changing resource limits is not allowed in the grader")
         elif event in ("os.listdir", "os.scandir", "os.chdir", "glob.glob"):
             if args:
                 check_read(args[0])
@@ -164,6 +194,232 @@ def install_audit_hook(deny_roots: list[str], allow_roots: list[str], write_root
                 raise SandboxViolation(f"importing {name!r} is not allowed in the grader")
 
     sys.addaudithook(hook)
+
+
+# --------------------------------------------------------------------------
+# kernel confinement (Linux): Landlock + seccomp, installed in the child
+# --------------------------------------------------------------------------
+# The audit hook above sees only what Python reports. Native code that the
+# preloaded libraries expose reaches the kernel without an audit event:
+# torch.from_file (C++ file I/O), os.open(..., dir_fd=...) relative to an
+# outside directory, subprocess._fork_exec / a fresh _posixsubprocess,
+# os.pidfd_open + signal.pidfd_send_signal (signals to the grader), ... So
+# the child also asks the kernel, when it can, to enforce the essentials:
+#
+# * Landlock (Linux >= 5.13): a file-system allow-list. The child may read
+#   the Python installation (sys.prefix, sys.base_prefix, sys.path),
+#   system libraries, /proc and /sys, and read and write only its sandbox
+#   directory; everything else (the kit, other students' folders, other
+#   sandboxes, home directories) is invisible whatever the uid. With ABI >= 4
+#   TCP bind/connect is denied; with ABI >= 6 signals and abstract Unix
+#   sockets cannot reach processes outside the child. Landlock also denies
+#   ptrace-style access (/proc/<pid>/mem, cwd, environ) to outside processes.
+# * seccomp: no new processes (fork, vfork, clone without CLONE_THREAD;
+#   clone3 answers ENOSYS so threads fall back to clone), no exec, no
+#   sockets, no ptrace / process_vm_*, no pidfd, no namespaces or mounts, no
+#   io_uring, no open_by_handle_at, no raising resource limits.
+#
+# Both are best effort: if the kernel lacks them, confine() reports which
+# were applied and grading goes on with the audit hook and rlimits (the
+# report's protections line says what was active).
+_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
+_LL_FS_FILE = (1 << 0) | (1 << 1) | (1 << 2)  # execute, write_file, read_file
+_LL_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read_file, read_dir
+_LL_TRUNCATE, _LL_IOCTL_DEV, _LL_REFER = 1 << 14, 1 << 15, 1 << 13
+_SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
+    "x86_64": (0xC000003E, dict(
+        clone=56, clone3=435, fork=57, vfork=58, execve=59, execveat=322, ptrace=101,
+        process_vm_readv=310, process_vm_writev=311, socket=41, socketpair=53, unshare=272,
+        setns=308, mount=165, umount2=166, pivot_root=155, chroot=161, pidfd_open=434,
+        pidfd_send_signal=424, pidfd_getfd=438, bpf=321, userfaultfd=323, perf_event_open=298,
+        io_uring_setup=425, io_uring_enter=426, io_uring_register=427, name_to_handle_at=303,
+        open_by_handle_at=304, setrlimit=160, prlimit64=302)),
+    "aarch64": (0xC00000B7, dict(
+        clone=220, clone3=435, execve=221, execveat=281, ptrace=117, process_vm_readv=270,
+        process_vm_writev=271, socket=198, socketpair=199, unshare=97, setns=268, mount=40,
+        umount2=39, pivot_root=41, chroot=51, pidfd_open=434, pidfd_send_signal=424,
+        pidfd_getfd=438, bpf=280, userfaultfd=282, perf_event_open=241, io_uring_setup=425,
+        io_uring_enter=426, io_uring_register=427, name_to_handle_at=264, open_by_handle_at=265,
+        setrlimit=164, prlimit64=261)),
+}
+_libc = None  # loaded once in the zygote (ctypes is denied to the child once its hook is in)
+
+
+def _load_libc() -> None:
+    global _libc
+    try:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    except Exception:
+        _libc = None
+
+
+def _landlock(sandbox_dir: str, device: str, deny_roots=()) -> int:
+    """Restrict the file system to an allow-list; returns the Landlock ABI used (0: none)."""
+    import ctypes
+
+    abi = _libc.syscall(_LANDLOCK[0], None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # ..._VERSION
+    if abi < 1:
+        return 0
+    fs_all = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        fs_all |= _LL_REFER
+    if abi >= 3:
+        fs_all |= _LL_TRUNCATE
+    if abi >= 5:
+        fs_all |= _LL_IOCTL_DEV
+    file_rights = _LL_FS_FILE | (fs_all & (_LL_TRUNCATE | _LL_IOCTL_DEV))
+    attr = (ctypes.c_uint64 * 3)(fs_all, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)  # net: bind+connect TCP; scope: abstract unix + signals
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = _libc.syscall(_LANDLOCK[0], ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return 0
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    def allow(path: str, rights: int) -> None:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not os.path.isdir(path):
+                rights &= file_rights
+            rule = PathBeneath(rights & fs_all, fd)
+            _libc.syscall(_LANDLOCK[1], ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0))
+        finally:
+            os.close(fd)
+
+    readable = {"/usr", "/lib", "/lib64", "/lib32", "/proc", "/sys", "/etc/ld.so.cache",
+                "/etc/localtime", "/etc/passwd", "/etc/group", "/dev/urandom", "/dev/random",
+                os.path.dirname(os.path.realpath(sys.executable)),
+                sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    # other sys.path entries (e.g. from a .pth file) only when they neither lie
+    # in nor contain a denied folder: an editable install of the kit would
+    # otherwise open the kit again
+    deny = [os.path.realpath(d) for d in deny_roots]
+    for p in sys.path:
+        rp = os.path.realpath(p) if p else ""
+        if rp and os.path.isdir(rp) and not any(
+                rp == d or rp.startswith(d + os.sep) or d.startswith(rp + os.sep) for d in deny):
+            readable.add(rp)
+    for path in sorted(readable):
+        allow(os.path.realpath(path), _LL_FS_READ)
+    allow("/dev/null", file_rights)
+    allow("/dev/zero", file_rights)
+    allow(os.path.realpath(sandbox_dir), fs_all)
+    if device.startswith("cuda"):  # the driver needs its device nodes, ioctls and shared memory
+        allow("/dev", fs_all)
+    ok = _libc.syscall(_LANDLOCK[2], ruleset, ctypes.c_uint32(0)) == 0
+    os.close(ruleset)
+    return int(abi) if ok else 0
+
+
+def _seccomp() -> bool:
+    """Install the syscall filter described above; True when it is active."""
+    import ctypes
+    import platform
+    import struct as st
+
+    arch = _SECCOMP_ARCH.get(platform.machine())
+    if arch is None:
+        return False
+    audit_arch, nr = arch
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow_, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    lo = 0 if sys.byteorder == "little" else 4  # offset of the low 32 bits of a 64-bit argument
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, eperm), (ld, 0, 0, 0)]
+    if audit_arch == 0xC000003E:  # x32 system calls share the arch value: refuse them all
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]
+    denied = [n for k, n in nr.items() if k not in ("clone", "clone3", "prlimit64")]
+    for n in denied:
+        prog += [(jeq, 0, 1, n), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, nr["clone3"]), (ret, 0, 0, enosys)]
+    # prlimit64: reading limits (new_limit, argument 2, == NULL) is fine, setting them is not
+    prog += [(jeq, 0, 6, nr["prlimit64"]), (ld, 0, 0, 32), (jeq, 0, 3, 0), (ld, 0, 0, 36),
+             (jeq, 0, 1, 0), (ret, 0, 0, allow_), (ret, 0, 0, eperm)]
+    # clone: allowed only for threads (CLONE_THREAD in the flags, argument 0)
+    prog += [(jeq, 0, 4, nr["clone"]), (ld, 0, 0, 16 + lo), (jset, 0, 1, 0x00010000),
+             (ret, 0, 0, allow_), (ret, 0, 0, eperm)]
+    prog += [(ret, 0, 0, allow_)]
+    raw = b"".join(st.pack("=HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    # PR_SET_SECCOMP = 22, SECCOMP_MODE_FILTER = 2
+    return _libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
+
+
+def confine(sandbox_dir: str, device: str, deny_roots=()) -> dict:
+    """Apply the kernel layers in this (single-threaded, forked) process; say which worked."""
+    done = {"landlock": 0, "seccomp": False}
+    if _libc is None or not sys.platform.startswith("linux"):
+        return done
+    try:
+        if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: required, and no setuid gains
+            return done
+    except Exception:
+        return done
+    for key, layer in (("landlock", lambda: _landlock(sandbox_dir, device, deny_roots)), ("seccomp", _seccomp)):
+        try:
+            done[key] = layer()
+        except Exception:
+            pass
+    return done
+
+
+def probe_confinement(sandbox_dir: str, device: str, deny_roots: list) -> dict:
+    """At zygote start: confine a throw-away child and check that the kernel really refuses.
+
+    Returns {"landlock": ABI or 0, "seccomp": bool}, each true only when the
+    refusal was observed (a fork fails; the first denied root, e.g. the kit,
+    cannot be opened).
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # ---- probe child (no student code here)
+        code = 0
+        try:
+            os.close(r)
+            done = confine(sandbox_dir, device, deny_roots)
+            try:
+                p = os.fork()
+                if p == 0:
+                    os._exit(0)
+                os.waitpid(p, 0)
+                done["seccomp"] = False
+            except OSError:
+                pass
+            try:
+                os.close(os.open((list(deny_roots) or ["/"])[0], os.O_RDONLY))
+                done["landlock"] = 0
+            except OSError:
+                pass
+            os.write(w, json.dumps(done).encode())
+        except BaseException:
+            code = 70
+        os._exit(code)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    try:
+        out = json.loads(data.decode())
+        return {"landlock": int(out.get("landlock", 0)), "seccomp": bool(out.get("seccomp"))}
+    except Exception:
+        return {"landlock": 0, "seccomp": False}
 
 
 # --------------------------------------------------------------------------
@@ -237,6 +493,12 @@ class Flattener:
         import torch
 
         base = torch.Tensor
+        with torch._C.DisableTorchFunction():  # read the data, never the subclass's story
+            return self._tensor(t, base)
+
+    def _tensor(self, t, base) -> dict:
+        import torch
+
         d = base.detach(t)
         info = {
             "kind": "tensor",
@@ -255,7 +517,18 @@ class Flattener:
 
         if depth > 6:
             return {"kind": "unsupported", "type": "too deeply nested"}
-        if isinstance(obj, torch.Tensor):
+        # type(), not isinstance(): isinstance believes a faked __class__. A
+        # Tensor/ndarray subclass may override __eq__, __sub__, __abs__ or
+        # __torch_function__; the parent never calls them, and such an output
+        # earns nothing, whatever its data (torch.nn.Parameter included).
+        if isinstance(obj, torch.Tensor) or isinstance(obj, np.ndarray):
+            if type(obj) not in (torch.Tensor, np.ndarray):
+                base = torch.Tensor if isinstance(obj, torch.Tensor) else np.ndarray
+                name = f"{base.__module__.split('.')[0]}.{base.__name__}"
+                what = "subclass" if issubclass(type(obj), base) else "look-alike (a faked __class__)"
+                return {"kind": "unsupported",
+                        "type": f"{name} {what} {type(obj).__name__} (return a plain {name})"}
+        if type(obj) is torch.Tensor:
             return self.tensor(obj)
         if isinstance(obj, torch.nn.Module):
             state = {}
@@ -266,7 +539,7 @@ class Flattener:
             except Exception:
                 config = {}
             return {"kind": "network", "class": type(obj).__name__, "config": config, "state": state}
-        if isinstance(obj, np.ndarray):
+        if type(obj) is np.ndarray:
             return {"kind": "ndarray", "key": self.add(obj), "dtype": str(obj.dtype), "shape": list(obj.shape)}
         if isinstance(obj, (bool, np.bool_)):
             return {"kind": "bool", "value": bool(obj)}
@@ -346,7 +619,11 @@ def run_case(fn, case: dict, arrays: dict, device: str) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     seconds = time.perf_counter() - t0
-    result = {"ok": True, "seconds": seconds, "output": flat.flatten(out)}
+    try:
+        result = {"ok": True, "seconds": seconds, "output": flat.flatten(out)}
+    except Exception as exc:  # e.g. a tensor on the meta device, an exploding __iter__
+        raise UnreadableResult(f"the grader could not read the result ({type(exc).__name__}: {exc})") from None
+    _check_size(flat)
 
     # gradients of sum_k <w_k, output_k> with respect to every input that asked for one
     weights = case.get("grad_weights")
@@ -368,10 +645,30 @@ def run_case(fn, case: dict, arrays: dict, device: str) -> tuple[dict, dict]:
             grads = {p: None for p, _ in wanted}
         result["grads"] = grads
     # inputs after the call (the parent checks that nothing was mutated)
-    result["inputs_after"] = {
-        p: flat.add(torch.Tensor.detach(t).cpu().numpy()) for p, t in tensor_inputs.items()
-    }
+    with torch._C.DisableTorchFunction():
+        result["inputs_after"] = {
+            p: flat.add(torch.Tensor.detach(t).cpu().numpy()) for p, t in tensor_inputs.items()
+        }
+    _check_size(flat)
     return result, flat.arrays
+
+
+class UnreadableResult(Exception):
+    """The function returned something the grader cannot turn into plain data."""
+
+
+class ResultTooLarge(Exception):
+    """The function returned more data than any exercise needs."""
+
+
+MAX_RESULT_BYTES = 256 << 20  # per request; the zygote enforces it too, on the raw bytes
+
+
+def _check_size(flat: "Flattener") -> None:
+    total = sum(a.nbytes for a in flat.arrays.values())
+    if total > MAX_RESULT_BYTES:
+        raise ResultTooLarge(f"the result is too large: {total / 2**20:.0f} MB of data "
+                             f"(the grader accepts at most {MAX_RESULT_BYTES >> 20} MB)")
 
 
 def _select_outputs(out, paths: list[str]) -> dict:
@@ -415,6 +712,9 @@ def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
             resource.setrlimit(resource.RLIMIT_NPROC, (int(nproc), int(nproc)))
         except (ValueError, OSError):
             pass
+    # kernel layers first, while this forked child is still single-threaded
+    # (seccomp and Landlock apply to the calling thread and its future threads)
+    confine(sandbox_dir, cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
     torch.set_num_threads(int(cfg.get("threads", 1)))
 
     module_name = request["module"]
@@ -486,7 +786,7 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     os.close(w)
     deadline = time.monotonic() + float(request.get("timeout", 10))
     buf = bytearray()
-    timed_out = False
+    timed_out = too_large = False
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -498,6 +798,9 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
             if not chunk:
                 break
             buf.extend(chunk)
+            if len(buf) > MAX_RESULT_BYTES + (8 << 20):  # the child bypassed its own check
+                too_large = True
+                break
     # kill the whole group, whatever happened (a child that escaped with a
     # grandchild holding the pipe is killed too)
     try:
@@ -522,8 +825,27 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
             log_tail = f.read().decode(errors="replace")
     except OSError:
         log_tail = ""
+    # Only whole frames go on: a child that wrote a torn or bogus frame header
+    # (a length running past the end) must not swallow the summary below.
+    body = whole_frames(bytes(buf))
+    if too_large:  # fail every case the child did not finish (the parent keeps the first frame per case)
+        err = {"type": "ResultTooLarge", "message": f"the result is too large (more than {MAX_RESULT_BYTES >> 20} MB)",
+               "where": ""}
+        body += b"".join(pack({"event": "case", "index": i, "ok": False, "error": err})
+                         for i in range(len(request.get("cases", []))))
     summary = pack({"event": "exit", "timed_out": timed_out, "exit": exit_info, "log_tail": log_tail})
-    return _HDR.pack(len(buf) + len(summary)) + bytes(buf) + summary
+    return _HDR.pack(len(body) + len(summary)) + body + summary
+
+
+def whole_frames(data: bytes) -> bytes:
+    """The longest prefix of ``data`` made of complete frames."""
+    pos = 0
+    while pos + _HDR.size <= len(data):
+        (n,) = _HDR.unpack_from(data, pos)
+        if n > len(data) - pos - _HDR.size:
+            break
+        pos += _HDR.size + n
+    return data[:pos]
 
 
 def main() -> None:
@@ -544,7 +866,9 @@ def main() -> None:
         except ImportError:
             pass
     in_fd, out_fd = int(cfg["in_fd"]), int(cfg["out_fd"])
-    write_all(out_fd, pack({"event": "ready"}))
+    _load_libc()
+    kernel = probe_confinement(cfg["sandbox_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
+    write_all(out_fd, pack({"event": "ready", "kernel": kernel}))
     serve(cfg, in_fd, out_fd)
 
 

@@ -1,0 +1,1 @@
+# The reference itself: 15 / 15.
