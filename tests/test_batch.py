@@ -1,0 +1,77 @@
+"""`make grade-all`: every sub-folder graded, one CSV row and one JSON per student, crashes contained."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+from autograder import batch
+
+from conftest import ROOT, make_submission
+
+REF = (ROOT / "solutions" / "ex1_values.py").read_text()
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
+    root = tmp_path / "submissions"
+    make_submission(root / "alice", {"ex1_values.py": REF}, from_solutions=False)
+    # bob's module kills its process at import; "=carol" has a syntax error and a formula-like name
+    make_submission(root / "bob", {"ex1_values.py": REF + "\nimport os\nos._exit(0)\n"}, from_solutions=False)
+    make_submission(root / "=carol", {"ex1_values.py": REF.replace("def action_values(", "def action_values(:")},
+                    from_solutions=False)
+    # dave's module hangs at import: every check times out, and the batch gives up on him
+    make_submission(root / "dave", {"ex1_values.py": "import time\ntime.sleep(10**6)\n"}, from_solutions=False)
+    (root / "notes.txt").write_text("not a submission")
+    (root / ".git").mkdir()
+    out = tmp_path / "grades"
+    t0 = time.monotonic()
+    code = batch.main([str(root), "--output", str(out), "--exercise", "ex1_values", "--jobs", "2",
+                       "--timeout", "45", "--quiet"])
+    took = time.monotonic() - t0
+    assert code == 0
+    rows = _read_csv(out / "grades.csv")
+    assert set(rows) == {"alice", "bob", "'=carol", "dave"}  # the formula is neutralised
+    with open(out / "grades.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["student", "total", "max_total", "ex1_values", "status"]
+    assert rows["alice"]["status"] == "ok"
+    assert float(rows["alice"]["total"]) == float(rows["alice"]["max_total"]) == 15
+    assert float(rows["alice"]["ex1_values"]) == 15
+    assert rows["bob"]["status"] == "ok" and float(rows["bob"]["total"]) == 0
+    assert rows["'=carol"]["status"] == "ok" and float(rows["'=carol"]["total"]) == 0
+    assert rows["dave"]["status"] == "timeout" and float(rows["dave"]["total"]) == 0
+    assert took < 45 + 60, took  # dave was stopped at the timeout, not waited for
+    for name in ("alice", "bob", "_carol", "dave"):
+        report = json.loads((out / f"{name}.json").read_text())
+        assert report["status"] in batch.STATUSES
+        assert "total" in report and "max_total" in report
+    alice = json.loads((out / "alice.json").read_text())
+    assert alice["student"] == "alice" and alice["exercises"][0]["name"] == "ex1_values"
+    assert all(t["passed"] for t in alice["exercises"][0]["tests"])
+    carol = json.loads((out / "_carol.json").read_text())
+    assert any("SyntaxError" in t["feedback"] for t in carol["exercises"][0]["tests"])
+    assert "did not finish" in " ".join(json.loads((out / "dave.json").read_text())["errors"])
+
+
+def test_a_submission_the_grader_cannot_run_is_recorded_as_crashed(tmp_path):
+    out = tmp_path / "grades"
+    out.mkdir()
+    row = batch.grade_one(tmp_path / "vanished", ["ex1_values"], "cpu", "standard", 120, out)
+    assert row["status"] == "crashed" and row["total"] == 0 and row["max_total"] == 15
+    report = json.loads((out / "vanished.json").read_text())
+    assert report["status"] == "crashed" and "not found" in " ".join(report["errors"])
+
+
+def test_submission_folders_skip_files_hidden_folders_and_symlinks(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "file.py").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert [p.name for p in batch.submissions_in(tmp_path)] == ["a", "b"]
+    assert batch.safe_name("../../etc/passwd") == ".._.._etc_passwd"
+    assert batch.csv_cell("=1+1") == "'=1+1" and batch.csv_cell("alice") == "alice" and batch.csv_cell(3.0) == 3.0
