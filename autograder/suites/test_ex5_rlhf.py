@@ -1,0 +1,358 @@
+"""Hidden suite for ex5_rlhf (20 points): the KL-penalized RLHF objective, token by token."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import checks
+from autograder.checks import CheckFailed
+from autograder.harness import Call, compare, gradients, run
+from solutions import ex5_rlhf as ref
+
+M = "ex5_rlhf"
+rng = np.random.default_rng(5150)
+
+
+# ------------------------------------------------------------------ inputs
+def response_mask(B, T, lengths=None, starts=None, as_bool=False):
+    """Rows of zeros (prompt), a run of ones (response), zeros (padding)."""
+    mask = np.zeros((B, T), dtype=bool)
+    for b in range(B):
+        start = int(starts[b]) if starts is not None else int(rng.integers(0, T))
+        length = int(lengths[b]) if lengths is not None else int(rng.integers(0, T - start + 1))
+        mask[b, start:start + length] = True
+    m = torch.tensor(mask)
+    return m if as_bool else m.float()
+
+
+def batch(B, T, as_bool=False, junk=False, **mask_kw):
+    mask = response_mask(B, T, as_bool=as_bool, **mask_kw)
+    lp = torch.tensor(-rng.gamma(2.0, 1.0, size=(B, T)), dtype=torch.float32)
+    ref_lp = torch.tensor(-rng.gamma(2.0, 1.0, size=(B, T)), dtype=torch.float32)
+    if junk:  # arbitrary finite numbers off the response must not matter
+        off = ~mask.bool()
+        lp = torch.where(off, torch.tensor(rng.normal(0, 1e4, size=(B, T)), dtype=torch.float32), lp)
+        ref_lp = torch.where(off, torch.tensor(rng.normal(0, 1e4, size=(B, T)), dtype=torch.float32), ref_lp)
+    scores = torch.tensor(rng.normal(0, 2, size=B), dtype=torch.float32)
+    return scores, lp, ref_lp, mask
+
+
+# ------------------------------------------------------------------ preference_loss
+def pref_mistakes(call: Call):
+    c, r = call.args
+    return [
+        ("swapped", "your loss prefers the rejected response: it is -log sigmoid(r_chosen - r_rejected)",
+         lambda: -torch.nn.functional.logsigmoid(r - c).mean()),
+        ("sum", "you summed over the pairs; the loss is the mean over pairs",
+         lambda: -torch.nn.functional.logsigmoid(c - r).sum()),
+        ("no_log", "you left out the log: the Bradley-Terry loss is -mean(log sigmoid(r_chosen - r_rejected))",
+         lambda: -torch.sigmoid(c - r).mean()),
+        ("positive", "your loss has the wrong sign: minimize the NEGATIVE log-likelihood",
+         lambda: torch.nn.functional.logsigmoid(c - r).mean()),
+    ]
+
+
+@pytest.mark.function("preference_loss")
+@pytest.mark.points(2)
+def test_preference_loss_values(sub, dev):
+    """-mean(log sigmoid(r_chosen - r_rejected)) on random pairs"""
+    calls = []
+    for shape in [(1,), (7,), (64,), (4, 5)]:
+        c = torch.tensor(rng.normal(size=shape), dtype=torch.float32)
+        r = torch.tensor(rng.normal(size=shape), dtype=torch.float32)
+        calls.append(Call(c, r, label=f"shape {list(shape)}"))
+    compare(sub, dev, M, "preference_loss", calls, ref.preference_loss, mistakes=pref_mistakes)
+
+
+@pytest.mark.function("preference_loss")
+@pytest.mark.points(1)
+def test_preference_loss_stable(sub, dev):
+    """stays finite and exact for score gaps of hundreds"""
+    c = torch.tensor([300.0, -300.0, 120.0, -95.0, 0.0])
+    r = torch.tensor([-300.0, 300.0, 0.0, 5.0, 0.0])
+    compare(sub, dev, M, "preference_loss", [Call(c, r, label="gaps of +-600")], ref.preference_loss,
+            rtol=1e-4, atol=1e-3, mistakes=pref_mistakes)
+
+
+@pytest.mark.function("preference_loss")
+@pytest.mark.points(1)
+def test_preference_loss_gradient(sub, dev):
+    """gradient reaches both the chosen and the rejected scores"""
+    c = torch.tensor(rng.normal(size=12), dtype=torch.float32)
+    r = torch.tensor(rng.normal(size=12), dtype=torch.float32)
+    gradients(sub, dev, M, "preference_loss", Call(c, r), ref.preference_loss,
+              expect={0: True, 1: True}, names={0: "r_chosen", 1: "r_rejected"})
+
+
+# ------------------------------------------------------------------ kl_penalty
+def kl_mistakes(call: Call):
+    lp, rl = call.args
+    return [
+        ("sign", "your KL has the wrong sign: the penalty is log pi - log pi_ref (policy minus reference)",
+         lambda: rl - lp),
+        ("ratio", "you returned the probability ratio; the per-token KL estimate is the LOG-ratio "
+                  "log pi - log pi_ref", lambda: torch.exp(lp - rl)),
+    ]
+
+
+@pytest.mark.function("kl_penalty")
+@pytest.mark.points(1.5)
+def test_kl_penalty_values(sub, dev):
+    """log_probs - ref_log_probs, elementwise, for any shape"""
+    calls = []
+    for shape in [(5,), (3, 8), (2, 4, 6)]:
+        lp = torch.tensor(-rng.gamma(2.0, 1.0, size=shape), dtype=torch.float32)
+        rl = torch.tensor(-rng.gamma(2.0, 1.0, size=shape), dtype=torch.float32)
+        calls.append(Call(lp, rl, label=f"shape {list(shape)}"))
+    compare(sub, dev, M, "kl_penalty", calls, ref.kl_penalty, mistakes=kl_mistakes)
+
+
+@pytest.mark.function("kl_penalty")
+@pytest.mark.points(1.5)
+def test_kl_penalty_gradient(sub, dev):
+    """gradient reaches log_probs only; the frozen reference gets none"""
+    lp = torch.tensor(-rng.gamma(2.0, 1.0, size=(4, 6)), dtype=torch.float32)
+    rl = torch.tensor(-rng.gamma(2.0, 1.0, size=(4, 6)), dtype=torch.float32)
+    gradients(sub, dev, M, "kl_penalty", Call(lp, rl), ref.kl_penalty,
+              expect={0: True, 1: False}, names={0: "log_probs", 1: "ref_log_probs (the frozen reference)"})
+
+
+# ------------------------------------------------------------------ rlhf_rewards
+def _last_index(mask):
+    m = mask.bool()
+    pos = torch.arange(m.shape[1])
+    return torch.where(m, pos, -1).amax(1)
+
+
+def rewards_mistakes(call: Call):
+    scores, lp, rl, mask, beta = call.args
+    m = mask.bool()
+    kl = (lp - rl).double()
+    z = torch.zeros_like(kl)
+    base = torch.where(m, -beta * kl, z)
+    last = _last_index(mask)
+
+    def score_at(idx_per_row, where_ok):
+        out = torch.zeros_like(kl)
+        for b in range(kl.shape[0]):
+            i = int(idx_per_row[b])
+            if where_ok[b] and 0 <= i < kl.shape[1]:
+                out[b, i] = float(scores[b])
+        return out
+
+    has = m.any(1)
+    first = torch.where(m, torch.arange(m.shape[1]), m.shape[1]).amin(1)
+    return [
+        ("kl_sign", "your KL penalty has the wrong sign: each response token gets -beta * (log pi - log pi_ref)",
+         lambda: torch.where(m, beta * kl, z) + score_at(last, has)),
+        ("score_first", "the reward model's score belongs at the LAST response token of each row, not the first",
+         lambda: base + score_at(first, has)),
+        ("score_end", "you put the score at the last position of the row; it belongs at the last token "
+                      "where mask is 1 (padding follows it)",
+         lambda: base + score_at(torch.full_like(last, kl.shape[1] - 1), has)),
+        ("score_everywhere", "you added the score at every response token; it is added once, at the last one",
+         lambda: base + torch.where(m, scores.double()[:, None].expand_as(kl), z)),
+        ("no_mask", "prompt and padding positions must get exactly 0 reward (apply the mask to the KL term)",
+         lambda: -beta * kl + score_at(last, has)),
+        ("no_score", "you left out the reward model's score (add scores[b] at the last response token)",
+         lambda: base),
+        ("beta_on_score", "beta scales only the KL term, not the reward model's score",
+         lambda: base + beta * score_at(last, has)),
+    ]
+
+
+@pytest.mark.function("rlhf_rewards")
+@pytest.mark.points(2)
+def test_rlhf_rewards_random(sub, dev):
+    """matches the reference on batches with responses of different lengths"""
+    calls = []
+    for B, T, beta in [(1, 6, 0.1), (4, 9, 0.05), (8, 16, 0.2), (16, 12, 1.0)]:
+        scores, lp, rl, mask = batch(B, T)
+        calls.append(Call(scores, lp, rl, mask, beta, label=f"B={B}, T={T}, beta={beta}"))
+    compare(sub, dev, M, "rlhf_rewards", calls, ref.rlhf_rewards, mistakes=rewards_mistakes)
+
+
+@pytest.mark.function("rlhf_rewards")
+@pytest.mark.points(1.5)
+def test_rlhf_rewards_padding(sub, dev):
+    """prompt and padding get exactly zero reward, whatever the log-probs hold there"""
+    scores, lp, rl, mask = batch(6, 10, junk=True)
+    calls = [Call(scores, lp, rl, mask, 0.1, label="large finite values off the response")]
+    compare(sub, dev, M, "rlhf_rewards", calls, ref.rlhf_rewards, mistakes=rewards_mistakes)
+
+
+@pytest.mark.function("rlhf_rewards")
+@pytest.mark.points(1.5)
+def test_rlhf_rewards_edge_rows(sub, dev):
+    """empty responses, responses touching either end, bool masks, beta = 0"""
+    B, T = 5, 7
+    lengths = [0, 7, 3, 1, 2]
+    starts = [2, 0, 4, 6, 0]
+    scores, lp, rl, mask = batch(B, T, lengths=lengths, starts=starts)
+    s2, lp2, rl2, m2 = batch(6, 8, as_bool=True)
+    calls = [
+        Call(scores, lp, rl, mask, 0.3, label="an empty row, a full row, responses at both ends"),
+        Call(s2, lp2, rl2, m2, 0.3, label="bool mask"),
+        Call(scores, lp, rl, mask, 0.0, label="beta=0"),
+    ]
+    compare(sub, dev, M, "rlhf_rewards", calls, ref.rlhf_rewards, mistakes=rewards_mistakes)
+
+
+@pytest.mark.function("rlhf_rewards")
+@pytest.mark.points(1)
+def test_rlhf_rewards_no_gradient(sub, dev):
+    """the rewards are a signal, not a loss: no gradient reaches any input"""
+    scores, lp, rl, mask = batch(4, 8)
+    gradients(sub, dev, M, "rlhf_rewards", Call(scores, lp, rl, mask, 0.1), ref.rlhf_rewards,
+              expect={0: False, 1: False, 2: False},
+              names={0: "scores", 1: "log_probs", 2: "ref_log_probs"})
+
+
+# ------------------------------------------------------------------ token_advantages
+def _adv_variant(rewards, values, mask, lam, *, cut=True, gamma=1.0, use_lam=True):
+    m = mask.bool()
+    B, T = rewards.shape
+    r = torch.where(m, rewards, torch.zeros_like(rewards)).double()
+    v = torch.where(m, values, torch.zeros_like(values)).double()
+    adv = torch.zeros_like(r)
+    for b in range(B):
+        a = 0.0
+        for t in reversed(range(T)):
+            if not m[b, t]:
+                a = 0.0
+                continue
+            nxt_in = t + 1 < T and bool(m[b, t + 1])
+            v_next = float(v[b, t + 1]) if (t + 1 < T and (nxt_in or not cut)) else 0.0
+            delta = float(r[b, t]) + gamma * v_next - float(v[b, t])
+            a_next = a if nxt_in else 0.0
+            a = delta + gamma * (lam if use_lam else 1.0) * a_next
+            adv[b, t] = a
+    ret = torch.where(m, adv + v, torch.zeros_like(adv))
+    return adv, ret
+
+
+def adv_mistakes(call: Call):
+    rewards, values, mask = call.args[:3]
+    lam = call.args[3] if len(call.args) > 3 else call.kwargs.get("lam", 0.95)
+    return [
+        ("bootstrap_past_end", "your advantages bootstrap from the position after the last response token; "
+                               "the episode ends there (done), so V after it is 0",
+         lambda: _adv_variant(rewards, values, mask, lam, cut=False)),
+        ("no_lambda", "your recursion ignores lam: A_t = delta_t + lam * A_{t+1} (gamma = 1)",
+         lambda: _adv_variant(rewards, values, mask, lam, use_lam=False)),
+        ("gamma", "RLHF uses gamma = 1 here: every token of the response counts fully",
+         lambda: _adv_variant(rewards, values, mask, lam, gamma=0.99)),
+    ]
+
+
+def _adv_call(B, T, lam, junk=False, as_bool=False, **mask_kw):
+    mask = response_mask(B, T, as_bool=as_bool, **mask_kw)
+    rewards = torch.tensor(rng.normal(size=(B, T)), dtype=torch.float32)
+    values = torch.tensor(rng.normal(size=(B, T)), dtype=torch.float32)
+    if junk:
+        off = ~mask.bool()
+        rewards = torch.where(off, torch.tensor(rng.normal(0, 1e3, size=(B, T)), dtype=torch.float32), rewards)
+        values = torch.where(off, torch.tensor(rng.normal(0, 1e3, size=(B, T)), dtype=torch.float32), values)
+    return Call(rewards, values, mask, lam, label=f"B={B}, T={T}, lam={lam}" + (", junk off-mask" if junk else ""))
+
+
+@pytest.mark.function("token_advantages")
+@pytest.mark.points(2)
+def test_token_advantages_random(sub, dev):
+    """per-token GAE with gamma = 1 matches the reference (advantages and returns)"""
+    calls = [_adv_call(1, 5, 0.95), _adv_call(4, 9, 0.9), _adv_call(8, 12, 0.95), _adv_call(3, 6, 0.5, as_bool=True)]
+    compare(sub, dev, M, "token_advantages", calls, ref.token_advantages, outputs=("0", "1"),
+            labels=("advantages", "returns"), mistakes=adv_mistakes)
+
+
+@pytest.mark.function("token_advantages")
+@pytest.mark.points(1)
+def test_token_advantages_lambda_edges(sub, dev):
+    """lam = 0 gives the TD errors; lam = 1 gives reward-to-go minus value"""
+    calls = [_adv_call(5, 8, 0.0), _adv_call(5, 8, 1.0)]
+    compare(sub, dev, M, "token_advantages", calls, ref.token_advantages, outputs=("0", "1"),
+            labels=("advantages", "returns"), mistakes=adv_mistakes)
+
+
+@pytest.mark.function("token_advantages")
+@pytest.mark.points(1)
+def test_token_advantages_off_response(sub, dev):
+    """zero off the response; values and rewards there change nothing; empty rows"""
+    calls = [_adv_call(6, 10, 0.95, junk=True),
+             _adv_call(5, 7, 0.9, lengths=[0, 7, 3, 1, 2], starts=[2, 0, 4, 6, 0])]
+    compare(sub, dev, M, "token_advantages", calls, ref.token_advantages, outputs=("0", "1"),
+            labels=("advantages", "returns"), mistakes=adv_mistakes)
+
+
+@pytest.mark.function("token_advantages")
+@pytest.mark.points(1)
+def test_token_advantages_no_gradient(sub, dev):
+    """advantages and returns are targets: no gradient reaches rewards or values"""
+    call = _adv_call(4, 8, 0.95)
+    gradients(sub, dev, M, "token_advantages", call, ref.token_advantages, outputs=("0", "1"),
+              expect={0: False, 1: False}, names={0: "rewards", 1: "values"})
+
+
+# ------------------------------------------------------------------ the toy RLHF run
+class SandboxedOps:
+    """The pipeline's reward shaping, computed by the student's functions in the sandbox.
+
+    The pipeline itself (policy, reward model, PPO) runs here, trusted; only
+    ``rlhf_rewards`` and ``token_advantages`` (no gradient needed) go to the
+    student's code, and their outputs come back as checked plain arrays.
+    """
+
+    def __init__(self, sub):
+        self.sub = sub
+
+    def _tensor(self, res, what, path, like):
+        leaf = checks.tensor_output(res, what, path)
+        arr = leaf.array
+        if list(arr.shape) != list(like.shape) or not np.all(np.isfinite(arr)):
+            raise CheckFailed(f"{what}() returned a wrong shape or non-finite values during the RLHF run")
+        return torch.as_tensor(arr, dtype=like.dtype)
+
+    def rlhf_rewards(self, scores, log_probs, ref_log_probs, mask, beta):
+        args = [x.detach().cpu() for x in (scores, log_probs, ref_log_probs, mask)]
+        (res,) = run(self.sub, M, "rlhf_rewards", [Call(*args, float(beta))])
+        return self._tensor(res, "rlhf_rewards", "", log_probs).to(log_probs.device)
+
+    def token_advantages(self, rewards, values, mask, lam=0.95):
+        args = [x.detach().cpu() for x in (rewards, values, mask)]
+        (res,) = run(self.sub, M, "token_advantages", [Call(*args, float(lam))])
+        adv = self._tensor(res, "token_advantages", "0", rewards)
+        ret = self._tensor(res, "token_advantages", "1", rewards)
+        return adv.to(rewards.device), ret.to(rewards.device)
+
+
+RLHF_SEED = 0
+RLHF_UPDATES = 30
+
+
+@pytest.mark.function("rlhf_rewards")
+@pytest.mark.points(2)
+@pytest.mark.learning
+def test_toy_rlhf_with_your_rewards(sub, dev):
+    """toy RLHF with your rewards and advantages: with beta > 0 the score rises and the KL stays bounded"""
+    from solutions import rlhf_pipeline
+
+    # fail fast (before training anything) when either function does not run
+    scores, lp, rl, mask = batch(2, 4)
+    (res,) = run(sub, M, "rlhf_rewards", [Call(scores, lp, rl, mask, 0.1)])
+    checks.require_ok(res, "rlhf_rewards")
+    (res,) = run(sub, M, "token_advantages", [Call(lp, rl, mask, 0.95)])
+    checks.require_ok(res, "token_advantages")
+    torch.set_num_threads(1)
+    ops = SandboxedOps(sub)
+    kl_run = rlhf_pipeline.run_toy_rlhf(0.2, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops)
+    free = rlhf_pipeline.run_toy_rlhf(0.0, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops)
+    if not kl_run["score"] > kl_run["ref_score"]:
+        raise CheckFailed(f"with beta = 0.2 the reward-model score did not rise above the reference policy's "
+                          f"({kl_run['score']:.2f} vs {kl_run['ref_score']:.2f})")
+    if not kl_run["kl"] < 5.0:
+        raise CheckFailed(f"with beta = 0.2 the KL to the reference grew to {kl_run['kl']:.2f} nats: "
+                          f"the penalty is not holding the policy near the reference")
+    if not free["kl"] > 1.5 * kl_run["kl"]:
+        raise CheckFailed(f"without the penalty (beta = 0) the policy should drift much further from the "
+                          f"reference than with beta = 0.2 (KL {free['kl']:.2f} vs {kl_run['kl']:.2f})")
