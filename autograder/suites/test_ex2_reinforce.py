@@ -157,7 +157,9 @@ def test_sample_action_frequencies(sub, dev):
     tables = [torch.tensor(FREQ_ROWS_4, dtype=torch.float32), torch.tensor(FREQ_ROWS_2, dtype=torch.float32)]
     calls, inputs = [], []
     for i, rows in enumerate(tables):
-        logits = rows.unsqueeze(0).expand(FREQ_N, *rows.shape).contiguous()  # [n, R, K]
+        # [n * R, K]: row i has the distribution of rows[i % R]; 2-d on purpose (support for other batch
+        # shapes is graded by test_sample_action_log_probs, not here a second time)
+        logits = rows.repeat(FREQ_N, 1)
         inputs.append((rows, logits))
         calls.append(Call(logits, generator=generator(7 + i), label=f"{FREQ_N} copies of {rows.shape[0]} rows"))
     results = run(sub, M, "sample_action", calls, timeout=30)
@@ -166,6 +168,7 @@ def test_sample_action_frequencies(sub, dev):
         actions = _check_actions(actions_leaf, logits, dev, call.label)
         if _greedy(logits, actions):
             raise CheckFailed(f"sample_action(): {GREEDY}")
+        actions = actions.reshape(FREQ_N, rows.shape[0])
         K = rows.shape[1]
         p = torch.softmax(rows.double(), -1).numpy()  # [R, K]
         freq = np.stack([np.bincount(actions[:, r], minlength=K) / FREQ_N for r in range(rows.shape[0])])
@@ -187,7 +190,7 @@ def test_sample_action_frequencies(sub, dev):
 def test_sample_action_gradient(sub, dev):
     """log_probs are differentiable w.r.t. logits: d log pi(a)/d logits = onehot(a) - softmax(logits)"""
     cases, inputs = [], []
-    for i, shape in enumerate([(6, 4), (3, 2, 5), (3,)]):
+    for i, shape in enumerate([(6, 4), (9, 3), (3,)]):
         logits = f32(rng.normal(size=shape))
         w = rng.normal(size=shape[:-1])
         inputs.append((logits, w))
@@ -331,11 +334,13 @@ def make_policy(seed: int, obs_dim: int = 4, n_actions: int = 2, hidden=(16,), h
     return net.eval()
 
 
-def replay(env_id: str, env_seed: int, actions: np.ndarray, kwargs: dict, what: str = "collect_episode"):
+def replay(env_id: str, env_seed: int, actions: np.ndarray, kwargs: dict, what: str = "collect_episode",
+           resets: int = 1):
     """Play the student's actions in a trusted copy of the environment; check where the episode ends."""
     e = make_env(env_id, seed=env_seed, **kwargs)
     try:
-        obs, _ = e.reset()
+        for _ in range(resets):
+            obs, _ = e.reset()
         observations, rewards = [], []
         T = len(actions)
         n_act = e.action_space.n
@@ -358,6 +363,22 @@ def replay(env_id: str, env_seed: int, actions: np.ndarray, kwargs: dict, what: 
         return np.stack(observations), np.asarray(rewards, dtype=np.float32), nxt
     finally:
         e.close()
+
+
+DOUBLE_RESET = ("your episode starts from a second env.reset(): the code before yours already reset the (seeded) "
+                "environment, so start from that first observation")
+
+
+def _double_reset(env_id, env_seed, actions, kwargs, obs_leaf) -> np.ndarray | None:
+    """The observations of the episode if the student reset the environment once more, when they match."""
+    try:
+        obs2, _, _ = replay(env_id, env_seed, actions, kwargs, resets=2)
+    except CheckFailed:
+        return None
+    got = obs_leaf.array
+    if got.shape == obs2.shape and np.allclose(got, obs2, rtol=1e-6, atol=1e-6):
+        return obs2
+    return None
 
 
 def _episode_leaves(res, what: str = "collect_episode"):
@@ -432,15 +453,21 @@ def test_collect_episode_matches_environment(sub, dev):
         lv = _episode_leaves(res)
         n_act = 2 if env_id == "CartPole-v1" else 3
         actions = _episode_actions(lv, n_act, dev)
-        obs, rewards, final_obs = replay(env_id, env_seed, actions, kwargs)
-        T = len(actions)
         o = lv["observations"]
+        try:
+            obs, rewards, final_obs = replay(env_id, env_seed, actions, kwargs)
+        except CheckFailed:
+            if _double_reset(env_id, env_seed, actions, kwargs, o) is not None:
+                raise CheckFailed(f"collect_episode(): {DOUBLE_RESET} ({ctx})") from None
+            raise
+        T = len(actions)
         if list(o.array.shape) == [T + 1, obs.shape[1]]:
             raise CheckFailed(f"collect_episode(): Episode.observations has T + 1 = {T + 1} rows for {T} actions: "
                               f"keep only the observations the actions were chosen in (not the final one) ({ctx})")
         shifted = np.concatenate([obs[1:], final_obs[None]], 0)
         mistakes = [("next_obs", "observations[t] must be the observation a_t was chosen in: store it before "
-                                 "calling env.step, not the observation env.step returns", lambda: shifted)]
+                                 "calling env.step, not the observation env.step returns", lambda: shifted),
+                    ("double_reset", DOUBLE_RESET, lambda: _double_reset(env_id, env_seed, actions, kwargs, o))]
         checks.assert_tensor(o, obs, "collect_episode", device=dev, label="Episode.observations", dtype="float32",
                              rtol=1e-6, atol=1e-6, mistakes=mistakes, context=ctx)
         checks.assert_tensor(lv["rewards"], rewards, "collect_episode", device=dev, label="Episode.rewards",
@@ -726,7 +753,8 @@ def update_mistakes(normalize: bool, gamma: float):
         ("sign", "your update goes up the loss instead of down: minimise reinforce_loss = -mean(log_probs * G)",
          dict(sign=-1.0)),
         ("sum", "your loss is a sum over the episode: reinforce_loss takes the mean", dict(reduce="sum")),
-        ("no_step", "the policy did not change: call optimizer.step() after loss.backward()", dict(step=False)),
+        ("no_step", "the policy did not change: call optimizer.zero_grad(), loss.backward() and optimizer.step(), "
+                    "in that order", dict(step=False)),
     ]
     if gamma < 1.0:
         out.append(("no_discount", "your returns are not discounted: use discounted_returns(rewards, dones, gamma) "
@@ -788,25 +816,34 @@ def check_update_cases(sub, driver_sub, specs, *, losses_only: bool = False, ste
         # standardising with the sample std (torch.std's default) instead of standardize() is accepted
         if normalize and matches(run_parent(pol, eps, gamma, normalize, std_correction=1)):
             continue
-        for _, msg, kw in update_mistakes(normalize, gamma):
+        for key, msg, kw in update_mistakes(normalize, gamma):
             kw = dict(kw)
             g, n = kw.pop("gamma", gamma), kw.pop("normalize", normalize)
-            if matches(run_parent(pol, eps, g, n, **kw)):
+            variant = run_parent(pol, eps, g, n, **kw)
+            if key == "no_step" and not np.allclose(losses, variant[0], rtol=1e-4, atol=1e-5):
+                continue  # a policy that does not move with a wrong loss: the loss is the first thing to fix
+            if matches(variant):
                 raise CheckFailed(f"{what}(): {msg} ({label})")
         el, ep_ = expected
-        if not steps_only and not np.allclose(losses, el, rtol=1e-4, atol=1e-5):
+        loss_ok = np.allclose(losses, el, rtol=1e-4, atol=1e-5)
+        if not loss_ok:
             i = int(np.argmax(~np.isclose(losses, el, rtol=1e-4, atol=1e-5)))
-            if abs(losses[i]) < 1e-12 and normalize:
+            if abs(losses[i]) < 1e-5 and abs(el[i]) > 1e-3 and normalize:
                 raise CheckFailed(f"{what}(): your loss is 0 although the standardised returns differ from step to "
                                   f"step: weight each log_probs[t] by its own return G_t (the reward-to-go), not by "
                                   f"one number for the whole episode such as its total reward ({label})")
-            raise CheckFailed(f"{what}(): the loss of update {i + 1} is {losses[i]:.6g}, expected {el[i]:.6g} "
-                              f"({label})")
+            if not steps_only:
+                raise CheckFailed(f"{what}(): the loss of update {i + 1} is {losses[i]:.6g}, expected {el[i]:.6g} "
+                                  f"({label})")
         if losses_only:
             continue
         if all(np.array_equal(got[k], start[k]) for k in start):
-            raise CheckFailed(f"{what}(): the policy did not change: call optimizer.zero_grad(), loss.backward() "
-                              f"and optimizer.step(), in that order ({label})")
+            if loss_ok:
+                raise CheckFailed(f"{what}(): the policy did not change: call optimizer.zero_grad(), loss.backward() "
+                                  f"and optimizer.step(), in that order ({label})")
+            raise CheckFailed(f"{what}(): the policy did not change, and the loss you return is not the expected one "
+                              f"either: fix the loss first (see the loss test), then zero_grad / backward / step "
+                              f"({label})")
         bad = _close_updates(got, ep_, start)
         raise CheckFailed(f"{what}(): the policy's parameter {bad!r} did not move as one optimizer step on "
                           f"reinforce_loss(episode.log_probs, returns) predicts ({label})")
