@@ -75,7 +75,7 @@ from . import ex5_rlhf
 from .ex4_ppo import ppo_policy_loss
 
 # ---------------------------------------------------------------------------
-# 1. The toy language
+# Stage 1: the toy language (corpus, prompts, the labeller's hidden rule)
 # ---------------------------------------------------------------------------
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
@@ -159,6 +159,11 @@ def encode_prompts(prompts: list[list[str]]) -> torch.Tensor:
     return torch.tensor([[BOS] + [TOKEN[w] for w in p] + [SEP] for p in prompts], dtype=torch.long)
 
 
+def _prompt_batch(rng: np.random.Generator, n: int, device: torch.device) -> torch.Tensor:
+    """``n`` random prompts, encoded, on ``device``."""
+    return encode_prompts([sample_prompt(rng) for _ in range(n)]).to(device)
+
+
 def encode_pairs(prompts: list[list[str]], responses: list[list[str]], max_response_len: int):
     """Encode prompt + response into ``tokens [B, S]`` and the response ``mask [B, S]``.
 
@@ -190,7 +195,7 @@ def labeller_scores(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------
-# 2. The models: one small GRU architecture plays all four roles
+# The models: one small GRU architecture plays all four roles
 # ---------------------------------------------------------------------------
 
 
@@ -347,7 +352,7 @@ class RLHFConfig:
     rm_lr: float = 3e-3
     """Adam learning rate of the reward model."""
 
-    ppo_updates: int = 120
+    ppo_updates: int = 100
     """PPO updates (each: one batch of fresh samples, then ``ppo_epochs`` passes)."""
     rollout_batch: int = 64
     """Responses sampled per update."""
@@ -376,7 +381,7 @@ class RLHFConfig:
 
 
 # ---------------------------------------------------------------------------
-# 3. Stage one and two: reference policy and reward model
+# Stages 2 and 3: reference policy (supervised) and reward model (preferences)
 # ---------------------------------------------------------------------------
 
 
@@ -438,14 +443,16 @@ def preference_pairs(ref: TokenGRU, n: int, cfg: RLHFConfig, device: torch.devic
     rng = np.random.default_rng(cfg.seed + 1)
     chosen, rejected = [], []
     while sum(len(c[0]) for c in chosen) < n:
-        prompts = encode_prompts([sample_prompt(rng) for _ in range(2 * n)]).to(device)
+        prompts = _prompt_batch(rng, 2 * n, device)
         a, a_mask = generate(ref, prompts, cfg.max_response_len)
         b, b_mask = generate(ref, prompts, cfg.max_response_len)
         gap = labeller_scores(a, a_mask) - labeller_scores(b, b_mask)
         a_wins, b_wins = (gap > 0).to(device), (gap < 0).to(device)
         chosen.append((torch.cat([a[a_wins], b[b_wins]]), torch.cat([a_mask[a_wins], b_mask[b_wins]])))
         rejected.append((torch.cat([b[a_wins], a[b_wins]]), torch.cat([b_mask[a_wins], a_mask[b_wins]])))
-    cat = lambda parts, i: torch.cat([p[i] for p in parts])[:n]  # noqa: E731
+    # Shuffle (winners of side a come first above), so that any slice is a fair sample.
+    order = torch.from_numpy(rng.permutation(sum(len(c[0]) for c in chosen))[:n]).to(device)
+    cat = lambda parts, i: torch.cat([p[i] for p in parts])[order]  # noqa: E731
     return cat(chosen, 0), cat(chosen, 1), cat(rejected, 0), cat(rejected, 1)
 
 
@@ -480,12 +487,8 @@ def train_reward_model(
     return rm, float(accuracy)
 
 
-def _prompt_batch(rng: np.random.Generator, n: int, device: torch.device) -> torch.Tensor:
-    return encode_prompts([sample_prompt(rng) for _ in range(n)]).to(device)
-
-
 # ---------------------------------------------------------------------------
-# 4. PPO on the KL-penalised reward
+# Stage 4: PPO on the KL-penalised reward
 # ---------------------------------------------------------------------------
 
 
@@ -621,7 +624,7 @@ def train_ppo(ref, rm, beta: float, cfg: RLHFConfig, device, ops, bar=None) -> t
 
 
 # ---------------------------------------------------------------------------
-# 5. Evaluation, samples, plot
+# Stage 5: evaluation, samples, plot
 # ---------------------------------------------------------------------------
 
 
