@@ -164,7 +164,7 @@ def test_advantages_no_gradient(sub, dev):
     for T, N in [(9, None), (6, 3)]:
         _, values, returns, _ = trajectory(T, N)
         cases.append(GradCase(
-            Call(returns, values, label=f"T={T}" + (f", N={N}" if N else "")), {0: False, 1: False},
+            Call(returns, values, label=f"T={T}" + (f", N={N}" if N else "")), {1: False, 0: False},
             names={0: "returns", 1: "values"},
             unexpected={1: "your advantages carry the critic's graph: detach them so that the policy loss "
                            "sends no gradient into the value network",
@@ -292,7 +292,7 @@ def test_reinforce_baseline_loss_gradients(sub, dev):
         lbl = f"T={T}" + (f", N={N}" if N else "")
         cases.append(GradCase(
             Call(log_probs, returns, values, label=lbl + ", gradient of policy_loss"),
-            {0: True, 1: False, 2: False}, outputs=("0",), names=names,
+            {0: True, 2: False, 1: False}, outputs=("0",), names=names,
             missing={0: "your policy loss does not reach log_probs: keep the log-probabilities in the graph"},
             unexpected={2: "your policy loss sends gradient into the value network: use the detached "
                            "advantage (advantages()) as the weight",
@@ -544,7 +544,7 @@ def test_gae_no_gradient(sub, dev):
         3: "gradient flows into last_value: the bootstrap value is part of a target, detach it",
         0: "gradient flows into rewards: advantages and returns are targets (constants)",
     }
-    cases = [GradCase(_gae_call(T, N), {0: False, 1: False, 3: False}, outputs=("0", "1"), names=names,
+    cases = [GradCase(_gae_call(T, N), {1: False, 3: False, 0: False}, outputs=("0", "1"), names=names,
                       unexpected=unexpected) for T, N in [(9, None), (7, 3)]]
     grad_checks(sub, dev, "compute_gae", ref.compute_gae, cases)
     # the values are unchanged when the inputs require grad
@@ -829,11 +829,13 @@ def _gae_diff(rewards, values, gamma, lam, detach=True):
 
 def _trusted_update(popt, vopt, value_net, ep, gamma, lam, normalize, *, std_correction=0, zero_grad=True,
                     detach_adv=True, critic_target="returns", step_policy=True, step_value=True,
-                    policy_sign=1.0):
+                    policy_sign=1.0, adv_minus_values=False):
     """actor_critic_update written out, with switches that reproduce known mistakes."""
     values = value_net(ep.observations)
     adv, ret = _gae_diff(ep.rewards, values, gamma, lam, detach=detach_adv)
     ret = ret.detach()
+    if adv_minus_values:  # A = G - V with the critic's graph kept
+        adv = ret - values
     if normalize:
         adv = (adv - adv.mean()) / (adv.std(correction=std_correction) + 1e-8)
     p_loss = -policy_sign * (ep.log_probs * adv).mean()
@@ -885,6 +887,8 @@ def ac_mistakes(normalize: bool):
          dict(normalize=not normalize)),
         ("adv_not_detached", "your policy loss also trains the critic: the advantages must be constants "
                              "(compute them from detached values, e.g. with compute_gae)", dict(detach_adv=False)),
+        ("adv_minus_values", "your policy loss also trains the critic: the advantages must be constants "
+                             "(use the detached advantages from compute_gae)", dict(adv_minus_values=True)),
         ("critic_on_advantages", "the critic regresses on the advantages; its targets are the returns "
                                  "A + V from compute_gae", dict(critic_target="advantages")),
         ("policy_sign", "your policy update goes the wrong way: minimise -mean(log_probs * A)",
@@ -1029,7 +1033,7 @@ def test_actor_critic_update_repeated(sub, driver_sub, dev):
 
 # ====================================================================== train_actor_critic
 LEARN_SEED = 3
-LEARN_EPISODES = 200
+LEARN_EPISODES = 300  # early stopping (target_return=475) ends the reference's run after ~50-200
 LEARN_EVAL_SEED = 424_242
 LEARN_EVAL_EPISODES = 20
 LEARN_THRESHOLD = 400.0
@@ -1066,7 +1070,7 @@ def _train_runs(request, sub, dev) -> dict:
                  for s in SEED_RUNS]
         if learning:
             calls.append(Call(env_id="CartPole-v1", episodes=LEARN_EPISODES, seed=LEARN_SEED, device=dev))
-        results = run(sub, M, "train_actor_critic", calls, timeout=150 if learning else 60)
+        results = run(sub, M, "train_actor_critic", calls, timeout=240 if learning else 60)
         _train_cache[key] = {"seed": results[:len(SEED_RUNS)], "learn": results[len(SEED_RUNS)] if learning else None}
     return _train_cache[key]
 
@@ -1075,11 +1079,11 @@ def _train_runs(request, sub, dev) -> dict:
 @pytest.mark.points(2)
 @pytest.mark.learning
 def test_train_actor_critic_learns_cartpole(request, sub, dev):
-    """learns CartPole-v1: the greedy policy averages >= 400 on new episodes within 200 training episodes"""
+    """learns CartPole-v1: the greedy policy averages >= 400 on new episodes within 300 training episodes"""
     res = _train_runs(request, sub, dev)["learn"]
     if res is None:  # only when the cache was filled by a session without learning tests
         res = sub.call(M, "train_actor_critic", env_id="CartPole-v1", episodes=LEARN_EPISODES, seed=LEARN_SEED,
-                       device=dev, timeout=150)
+                       device=dev, timeout=240)
     checks.require_ok(res, "train_actor_critic")
     curve = _curve(res)
     if not 1 <= len(curve) <= LEARN_EPISODES:
