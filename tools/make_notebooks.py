@@ -1408,26 +1408,34 @@ def _substantive(line: str) -> bool:
     return bool(line) and not TODO.match(line) and len(line) >= 16 and not line.startswith(("import ", "from "))
 
 
+def _public_lines() -> set[str]:
+    """Lines students may see anyway: everything outside the solution regions of every module
+    in solutions/ (given code, docstrings, validation) and the visible quick checks."""
+    public = set()
+    for path in sorted(SOLUTIONS.glob("*.py")):
+        inside = False
+        for line in path.read_text().splitlines():
+            if BEGIN.match(line):
+                inside = True
+            elif END.match(line):
+                inside = False
+            elif not inside:
+                public.add(_strip_line(line))
+    for checks in QUICK.values():
+        for _params, code in checks.values():
+            public |= {_strip_line(x) for x in code.splitlines()}
+    return public
+
+
 def secret_lines(exercises: list[str] | None = None) -> dict[str, set[str]]:
-    """Per exercise: every line of a solution region that does not also appear outside all
-    regions of the reference (such a line, e.g. ``return loss``, gives nothing away)."""
+    """Per exercise: every substantive line of a solution region that is not public anyway
+    (a line such as ``optimizer.step()`` also appears in given code and gives nothing away)."""
+    public = _public_lines()
     out = {}
     for ex in exercises or available_exercises():
         text = _module_path(ex).read_text()
         inside = {_strip_line(x) for region in solution_regions(text) for x in region}
-        outside = set()
-        depth = False
-        for line in text.splitlines():
-            if BEGIN.match(line):
-                depth = True
-            elif END.match(line):
-                depth = False
-            elif not depth:
-                outside.add(_strip_line(line))
-        for _params, code in QUICK.get(ex, {}).values():  # the visible quick checks are public too
-            outside |= {_strip_line(x) for x in code.splitlines()}
-        secret = {x for x in inside - outside if _substantive(x)}
-        out[ex] = secret
+        out[ex] = {x for x in inside - public if _substantive(x)}
     return out
 
 
