@@ -289,6 +289,12 @@ def report(runs: list[RunResult], meta: dict, threshold: float) -> tuple[str, di
                  f"load average before {meta['load_before']}, after {meta.get('load_after', '?')}.")
     lines.append(f"Protocol: greedy evaluation on {meta['eval_episodes']} episodes every {meta['eval_every']} steps "
                  f"and at the end; budget {meta['steps']} steps; threshold {threshold:g}.")
+    kc = meta.get("kit_config") or {}
+    if kc:
+        lines.append(f"kit: default PPOConfig ({kc.get('num_envs')} envs x {kc.get('num_steps')} steps, "
+                     f"{kc.get('update_epochs')} epochs x {kc.get('num_minibatches')} minibatches, lr {kc.get('lr')}, "
+                     f"early stop at target_return={kc.get('target_return')}), ex4_ppo.py sha256 "
+                     f"{kc.get('source_sha256')}; SB3: rl-zoo CartPole-v1 hyperparameters.")
     lines += ["", "| impl | seed | first >= 475: steps | first: s | stable from: steps | stable: s | final eval | "
                   "final >= 475 | train s | steps/s |",
               "|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|"]
@@ -339,6 +345,17 @@ def finite_or_none(x):
     if isinstance(x, (list, tuple)):
         return [finite_or_none(v) for v in x]
     return x
+
+
+def kit_config() -> dict:
+    """The PPOConfig the kit runs with, and a fingerprint of the source (the reference is still being tuned)."""
+    import hashlib
+    from dataclasses import asdict as _asdict
+
+    from solutions import ex4_ppo
+
+    source = Path(ex4_ppo.__file__).read_bytes()
+    return {**_asdict(ex4_ppo.PPOConfig()), "source_sha256": hashlib.sha256(source).hexdigest()[:16]}
 
 
 def machine() -> str:
@@ -407,6 +424,7 @@ def main(argv=None) -> int:
         "eval_episodes": args.eval_episodes,
         "threshold": args.threshold,
         "sb3_hyperparameters": SB3_ZOO,
+        "kit_config": kit_config(),
     }
     print(f"torch threads: {torch.get_num_threads()}; load average: {meta['load_before']}; {meta['machine']}",
           flush=True)

@@ -11,7 +11,9 @@ shows what a PPO run looks like from the inside. It reads top to bottom:
    minibatches of that rollout. After every update it calls our callback,
    which times the update and (optionally) plays a few greedy episodes, so
    the curve shows the deterministic policy as well as the noisy training
-   returns.
+   returns. When ``PPOConfig.target_return`` is set, ``train_ppo`` stops as
+   soon as its own greedy check says CartPole is solved; ``--no-early-stop``
+   trains for the whole budget, to see what PPO does after solving.
 2. **Report.** One line per update, from the log ``train_ppo`` returns:
 
    ========  ================================================================
@@ -68,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: these networks are too small to gain from more)")
+    p.add_argument("--no-early-stop", action="store_true",
+                   help="train for all --total-steps even once solved (PPOConfig.target_return = None)")
     p.add_argument("--eval-episodes", type=int, default=10,
                    help="greedy episodes after every update for the curve (0: skip; default 10)")
     p.add_argument("--final-episodes", type=int, default=100,
@@ -213,11 +217,13 @@ def main(argv=None) -> int:
     png, js = out.with_suffix(".png"), out.with_suffix(".json")
 
     config = PPOConfig(total_steps=args.total_steps)
+    if args.no_early_stop:
+        config.target_return = None
     print(f"PPO on {ENV_ID}: {args.total_steps} steps, seed {args.seed}, device {args.device}, "
           f"{torch.get_num_threads()} thread(s)")
     print(f"  {config.num_envs} envs x {config.num_steps} steps per rollout, {config.update_epochs} epochs x "
           f"{config.num_minibatches} minibatches, lr {config.lr:g}, clip {config.clip_eps}, "
-          f"gamma {config.gamma}, lambda {config.gae_lambda}")
+          f"gamma {config.gamma}, lambda {config.gae_lambda}, early stop at {config.target_return}")
 
     monitor = Monitor(args.eval_episodes, args.seed)
     monitor.start()

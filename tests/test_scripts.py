@@ -1,0 +1,141 @@
+"""The chapter's scripts run end to end on tiny budgets, and the benchmark's protocol arithmetic is right."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from scripts import bench
+from scripts.bench import EvalPoint, Evaluator, first_hit, median_or_inf, stable_from
+
+from conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    # the scripts set one torch thread for themselves; leave the test process as it was
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_gae_visualizer_writes_its_plots(tmp_path, capsys):
+    from solutions import gae_visualizer
+
+    rc = gae_visualizer.main(["--episodes", "12", "--fit-steps", "20", "--states", "3", "--rollouts", "6",
+                              "--truth-rollouts", "6", "--horizon", "60", "--out-dir", str(tmp_path)])
+    assert rc == 0
+    for name in ("gae_td_errors.png", "gae_advantages.png", "gae_bias_variance.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    data = json.loads((tmp_path / "gae_bias_variance.json").read_text())
+    lambdas = [r["lambda"] for r in data["rows"]]
+    assert {0.0, 0.5, 0.9, 0.95, 1.0} <= set(lambdas)
+    assert all(r["variance"] >= 0 for r in data["rows"])
+    # one trajectory: the discounted sum of the TD errors telescopes to G_0 - V(s_0)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "sum_t gamma^t delta_t" in x)
+    lhs, rhs = (float(part.split("=")[-1]) for part in line.split("= G_0 - V(s_0)"))
+    assert lhs == pytest.approx(rhs, abs=0.02)
+
+
+def test_ppo_cartpole_writes_png_and_json(tmp_path, capsys):
+    from solutions import ppo_cartpole
+
+    out = tmp_path / "ppo"
+    rc = ppo_cartpole.main(["--total-steps", "2048", "--eval-episodes", "2", "--final-episodes", "3",
+                            "--out", str(out)])
+    assert rc == 0
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    log = json.loads(out.with_suffix(".json").read_text())
+    assert log["updates"] and log["updates"][-1]["steps"] <= 2048 + 1024
+    for key in ("steps", "return", "v_loss", "approx_kl", "clip", "expl_var", "sps"):
+        assert key in log["updates"][0]
+    assert len(log["final_eval"]["returns"]) == 3
+    text = capsys.readouterr().out
+    assert "approx_kl" in text and "final greedy evaluation" in text
+
+
+# ------------------------------------------------------------------ the benchmark's protocol
+
+
+def points(means, every=2048, seconds_per_step=1e-3):
+    return [EvalPoint(steps=every * (i + 1), seconds=every * (i + 1) * seconds_per_step, mean=m)
+            for i, m in enumerate(means)]
+
+
+@pytest.mark.parametrize("means, first, stable", [
+    ([100, 300, 480, 500, 500], 3, 3),  # reaches 475 and stays
+    ([100, 480, 200, 475, 500], 2, 4),  # a lucky first hit, then a dip: stable only from the 4th
+    ([480, 500, 470], 1, None),  # ends below the threshold: never stable
+    ([10, 20, 30], None, None),  # never reaches it
+    ([475], 1, 1),  # exactly the threshold counts
+    ([500, 500, 500], 1, 1),
+    ([], None, None),
+])
+def test_first_hit_and_stable_from(means, first, stable):
+    ps = points(means)
+    hit, st = first_hit(ps, 475), stable_from(ps, 475)
+    assert (None if hit is None else ps.index(hit) + 1) == first
+    assert (None if st is None else ps.index(st) + 1) == stable
+    if st is not None:
+        assert hit is not None and hit.steps <= st.steps
+        assert all(p.mean >= 475 for p in ps if p.steps >= st.steps)
+
+
+def test_median_counts_never_as_worst():
+    assert median_or_inf([3, None, 1]) == 3
+    assert median_or_inf([None, None, 1]) == math.inf
+    assert median_or_inf([4, 2]) == 3
+    assert math.isnan(median_or_inf([]))
+
+
+def test_evaluator_schedule_and_untimed_evaluations(monkeypatch):
+    """Evaluations at each multiple of `every` reached (also when steps jump past one), the final one
+    only if that step count was not just evaluated, and their time excluded from the training time."""
+    calls = []
+
+    def fake_eval(policy, env_id, episodes, seed, greedy):
+        calls.append(seed)
+        import time
+        time.sleep(0.2)
+        return [500.0] * episodes
+
+    monkeypatch.setattr(bench, "evaluate_policy", fake_eval)
+    ev = Evaluator(every=2048, episodes=2)
+    ev.start()
+    for steps in (1024, 2048, 3072, 4096, 5120, 7168):  # 5120 -> no eval (next is 6144); 7168 passes 6144
+        ev.maybe_evaluate(steps, policy=None)
+    assert [p.steps for p in ev.points] == [2048, 4096, 7168]
+    mean, seconds = ev.final(7168, policy=None)  # already evaluated at this step count: reused
+    assert len(ev.points) == 3 and mean == 500.0
+    ev.final(8000, policy=None)
+    assert [p.steps for p in ev.points] == [2048, 4096, 7168, 8000]
+    assert len(set(calls)) == len(calls)  # each evaluation has its own environment seeds
+    assert ev.eval_seconds >= 4 * 0.2
+    assert all(p.seconds < 0.15 for p in ev.points)  # no training happened: only evaluation time passed
+
+
+def test_summarize_run_and_report():
+    ev = Evaluator(every=2048, episodes=1)
+    ev.points = points([100, 480, 300, 490, 500], seconds_per_step=1e-4)
+    r = bench.summarize_run("kit", 0, ev, steps=10240, seconds=1.0, final_mean=500.0, threshold=475)
+    assert (r.first_steps, r.stable_steps) == (4096, 8192)
+    assert r.steps_per_second == 10240
+    ev2 = Evaluator(every=2048, episodes=1)
+    ev2.points = points([100, 200, 476, 480], seconds_per_step=1e-3)
+    r2 = bench.summarize_run("sb3", 0, ev2, steps=8192, seconds=8.0, final_mean=480.0, threshold=475)
+    meta = {"date": "d", "machine": "m", "torch": "t", "threads": 1, "sb3": "s", "gymnasium": "g",
+            "load_before": "0", "load_after": "0", "eval_episodes": 20, "eval_every": 2048, "steps": 100_000}
+    text, summary = bench.report([r, r2], meta, 475)
+    assert summary["ratios"]["median_stable_steps"] == pytest.approx(8192 / 6144)
+    assert summary["ratios"]["median_stable_seconds"] == pytest.approx((8192 * 1e-4) / (6144 * 1e-3))
+    assert "| kit | 0 | 4096 |" in text
+    json.dumps(bench.finite_or_none(summary), allow_nan=False)
+
+
+def test_scripts_are_wired_into_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    for target, module in (("ppo", "solutions.ppo_cartpole"), ("gae", "solutions.gae_visualizer"),
+                           ("curves", "scripts.curves"), ("seeds", "scripts.seeds"), ("bench", "scripts.bench")):
+        assert f"\n{target}:" in makefile and f"-m {module}" in makefile, target
