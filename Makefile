@@ -78,7 +78,8 @@ clean:
 #   make collect     nbgrader collect from the exchange;  make collect ZIPS=dir  uses zip_collect
 #                    on dir/<exercise>/ (files <student>__<exercise>.ipynb or <student>.zip)
 #   make autograde   nbgrader autograde (ARGS=--force re-grades what was graded before)
-#   make feedback    nbgrader generate_feedback (+ release_feedback to the exchange)
+#   make feedback    nbgrader generate_feedback (HTML per student and exercise)
+#   make release-feedback   nbgrader release_feedback: the HTML back through the exchange
 #   make export      grades CSV: build/grades/notebook_grades.csv
 #   make grade-notebooks   the isolated cross-check: every submitted notebook through make grade's sandbox
 COURSE       ?= course
@@ -86,7 +87,7 @@ ZIPS         ?=
 NB_EXERCISES  = $(notdir $(patsubst %/,%,$(wildcard $(COURSE)/source/ex*_*/)))
 NBGRADER      = cd $(COURSE) && $(abspath $(PY)) -m nbgrader
 
-.PHONY: grade-notebooks
+.PHONY: grade-notebooks release-feedback
 
 release: venv
 	$(PY) -m tools.make_notebooks --check
@@ -112,7 +113,10 @@ autograde: venv
 
 feedback: venv
 	$(NBGRADER) generate_feedback "*" $(ARGS)
-	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_feedback $$ex) || exit 1; done
+	@echo "feedback: $(COURSE)/feedback/<student>/<exercise>/<exercise>.html (make release-feedback: to the exchange)"
+
+release-feedback: venv
+	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_feedback $$ex $(ARGS)) || exit 1; done
 
 export: venv
 	mkdir -p build/grades
@@ -120,9 +124,3 @@ export: venv
 
 grade-notebooks: venv
 	$(PY) -m tools.make_notebooks --grade-submitted $(COURSE)/submitted --out build/notebook_grades $(ARGS)
-
-# ---- Gradescope (instructors): build/gradescope.zip = setup.sh + run_autograder + the kit
-#   make gradescope   upload build/gradescope.zip as the autograder; it holds the hidden
-#                     suites and solutions, so it is never given to students
-gradescope: venv
-	$(PY) -m tools.make_gradescope --out build/gradescope.zip --torch-spec "$(TORCH_SPEC)"

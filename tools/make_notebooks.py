@@ -1135,6 +1135,10 @@ def available_exercises() -> list[str]:
     return sorted(names, key=lambda n: (EXERCISE_ORDER.index(n) if n in EXERCISE_ORDER else 99, n))
 
 
+def _imports_relatively(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.ImportFrom) and n.level > 0 for n in ast.walk(node))
+
+
 def _test_uses(exercise: str, names: set[str]) -> dict[str, set[str]]:
     """For each suite test: the notebook functions it calls (string constants naming them,
     followed through the suite's own helper functions)."""
@@ -1235,6 +1239,12 @@ def build(exercise: str):
         if s.kind in ("future", "import", "relimport", "all", "main"):
             continue
         if s.kind == "given" and not (s.name and s.name in by_function):
+            if _imports_relatively(s.node):
+                # e.g. a helper that loads a sibling module of the kit (ex5's run_toy_rlhf):
+                # it cannot run inside a notebook, and nothing in the notebook needs it
+                print(f"note: {exercise}.{s.name} imports a sibling module; left out of the notebook",
+                      file=sys.stderr)
+                continue
             pending.append(s)
             continue
         flush()
