@@ -118,6 +118,7 @@ class Sandbox:
     device: str = "cpu"
     threads: int = 1
     strict: bool = False
+    preload_optim: bool = False
     protections: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -151,6 +152,7 @@ class Sandbox:
             "sandbox_dir": self.dir,
             "device": self.device,
             "threads": self.threads,
+            "preload_optim": self.preload_optim,
             "in_fd": to_child_r,
             "out_fd": from_child_w,
             # the kit and the original submission are unreadable from the child;

@@ -224,10 +224,12 @@ class Case:
 class Submission:
     """A student's submission folder, graded through one sandbox per instance."""
 
-    def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1):
+    def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1,
+                 preload_optim: bool = False):
         self.path = Path(path)
         self.device = device
-        self.sandbox = Sandbox(self.path, device=device, strict=strict, threads=threads)
+        self.sandbox = Sandbox(self.path, device=device, strict=strict, threads=threads,
+                               preload_optim=preload_optim)
         # a function that timed out once gets a short leash afterwards, so one
         # infinite loop does not cost the full timeout in every check
         self.timed_out: set[tuple[str, str]] = set()

@@ -860,9 +860,10 @@ def main() -> None:
     torch.set_num_threads(int(cfg.get("threads", 1)))
     import gymnasium  # noqa: F401
 
-    # The first optimizer a process builds imports torch._dynamo (seconds);
-    # do it once here so every forked child inherits it.
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    if cfg.get("preload_optim"):
+        # The first optimizer a process builds imports torch._dynamo (seconds);
+        # suites that train do it once here so every forked child inherits it.
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
 
     for name in ("common", "common.device", "common.envs", "common.networks", "common.rollout", "common.validate"):
         try:
