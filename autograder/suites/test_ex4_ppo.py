@@ -360,7 +360,11 @@ def test_loss_no_gradient_old_or_advantages(sub, dev):
 
 
 # ------------------------------------------------------------------ train_ppo
-LEARN_SEED = 2026
+# Learning: train with the suite's first seed and evaluate the returned policy HERE, greedily, on
+# 20 episodes whose environment seeds the child never sees; if it misses the bar, one more run with
+# the second seed gets a chance (an honest implementation that consumes randomness differently from
+# the reference is then not failed by one unlucky run; a broken one fails both).
+LEARN_SEEDS = (2026, 4049)
 LEARN_STEPS = 50_000
 LEARN_EVAL_SEED = 313_370
 LEARN_EVAL_EPISODES = 20
@@ -397,21 +401,26 @@ def _curve(res, what="train_ppo") -> list[float]:
 @pytest.mark.points(5.5)
 @pytest.mark.learning
 def test_train_ppo_solves_cartpole(sub, dev):
-    """solves CartPole-v1: the greedy policy averages >= 475 on new episodes after 50k environment steps"""
-    res = sub.call(M, "train_ppo", env_id="CartPole-v1", total_steps=LEARN_STEPS, seed=LEARN_SEED, device=dev,
-                   timeout=120)
-    _require_train_ok(res)
-    curve = _curve(res)
-    if not curve:
-        raise CheckFailed("train_ppo(): episode_returns is empty: record the return of every finished episode")
-    policy = rebuild_network(res.output("policy"), "train_ppo")
-    scores = evaluate_policy(policy, "CartPole-v1", episodes=LEARN_EVAL_EPISODES, seed=LEARN_EVAL_SEED, greedy=True)
-    mean = float(np.mean(scores))
-    if mean < LEARN_THRESHOLD:
-        raise CheckFailed(f"train_ppo(): after {LEARN_STEPS} environment steps the greedy policy averages {mean:.1f} "
-                          f"over {LEARN_EVAL_EPISODES} new CartPole-v1 episodes (evaluated by the grader); it should "
-                          f"reach {LEARN_THRESHOLD:.0f}. Check the ratio, the clipped objective and the sign of the "
-                          f"loss (and compute_gae / value_loss from exercise 3, which train_ppo uses)")
+    """solves CartPole-v1: the greedy policy averages >= 475 on new episodes within 50k environment steps"""
+    means = []
+    for seed in LEARN_SEEDS:
+        res = sub.call(M, "train_ppo", env_id="CartPole-v1", total_steps=LEARN_STEPS, seed=seed, device=dev,
+                       timeout=120)
+        _require_train_ok(res)
+        if not _curve(res):
+            raise CheckFailed("train_ppo(): episode_returns is empty: record the return of every finished episode")
+        policy = rebuild_network(res.output("policy"), "train_ppo")
+        scores = evaluate_policy(policy, "CartPole-v1", episodes=LEARN_EVAL_EPISODES, seed=LEARN_EVAL_SEED,
+                                 greedy=True)
+        means.append(float(np.mean(scores)))
+        if means[-1] >= LEARN_THRESHOLD:
+            return
+    got = " and ".join(f"{m:.1f}" for m in means)
+    raise CheckFailed(f"train_ppo(): with {LEARN_STEPS} environment steps the greedy policy averages {got} "
+                      f"(seeds {', '.join(map(str, LEARN_SEEDS))}) over {LEARN_EVAL_EPISODES} new CartPole-v1 "
+                      f"episodes (evaluated by the grader); it should reach {LEARN_THRESHOLD:.0f}. Check the ratio, "
+                      f"the clipped objective and the sign of the loss (and compute_gae / value_loss from "
+                      f"exercise 3, which train_ppo uses)")
 
 
 @pytest.mark.function("train_ppo")
