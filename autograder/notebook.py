@@ -4,12 +4,14 @@ Every graded test cell of a generated notebook holds one line::
 
     from autograder.notebook import check; check("ex1_values", "test_returns_single_env")
 
-``check`` finds ``test_returns_single_env`` in ``autograder/suites/test_ex1_values.py``
-and runs it exactly as ``make grade`` does, with one difference: the ``sub``
-it passes is a :class:`NotebookSubmission`, which calls the student's
-function from the notebook's namespace *in this process* instead of in the
-sandbox. Everything else is shared with ``make grade``: the inputs, the
-reference values, the comparisons, the feedback sentences and the points.
+``check`` runs the test ``test_returns_single_env`` of
+``autograder/suites/test_ex1_values.py`` with pytest, in this process, as
+``make grade`` runs it, with one difference: the ``sub`` fixture is a
+:class:`NotebookSubmission`, which calls the student's function from the
+notebook's namespace *in this process* instead of in the sandbox (and a
+suite's second, "driver" submission is loaded the same way). Everything else
+is shared with ``make grade``: the inputs, the reference values, the
+comparisons, the feedback sentences, the fixtures and the points.
 
 What keeps this honest inside a student's kernel
 ------------------------------------------------
@@ -36,8 +38,10 @@ What keeps this honest inside a student's kernel
   with any stderr output as zero).
 
 What it cannot do: the kernel is the student's. Code in an answer cell can
-rewrite later cells before they run (IPython input or AST transformers),
-replace modules in ``sys.modules``, or add a cell above the setup cell.
+import the reference solutions (the kit is on the kernel's path), find
+anything the grader holds (``sys.modules``, frames, ``gc``), rewrite later
+cells before they run (IPython input or AST transformers), replace modules in
+``sys.modules``, or add a cell above the setup cell.
 nbgrader restores every locked cell it knows, but it cannot stop code that
 runs in the same process. The isolated grade is ``make grade`` on modules
 extracted from the notebooks (see docs/INSTRUCTORS.md and the "Notebooks"
@@ -45,11 +49,9 @@ section of docs/THREAT_MODEL.md).
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import inspect
 import io
-import math
 import os
 import re
 import signal
@@ -60,13 +62,12 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from . import worker as _wire
 from .checks import CheckFailed
-from .student import CallResult, Submission, _collect
+from .student import CallResult, Submission
 
 __all__ = ["check", "run_test", "NotebookSubmission", "NotebookCheckFailed"]
 

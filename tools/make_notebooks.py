@@ -1203,7 +1203,8 @@ def build(exercise: str):
                + text.get("intro", "").strip() + "\n\n" + "\n".join(rows) + "\n\n" + HOW_TO.strip())
 
     # ---- setup: imports + device
-    imports = "".join(s.text for s in stmts if s.kind == "import")
+    head_lines = {ln.strip() for ln in SETUP_HEAD.splitlines()}
+    imports = "".join(s.text for s in stmts if s.kind == "import" and s.text.strip() not in head_lines)
     b.code(SETUP_HEAD + "\n" + imports + "\n" + SETUP_TAIL, "setup", locked=True)
 
     # ---- code from earlier exercises
