@@ -1617,12 +1617,13 @@ def main(argv=None) -> int:
                 print(f"  {fn:28s} {pts:g}")
         return 0
 
-    rendered = {}
+    rendered, failed = {}, []
     for ex in exercises:
         try:
             rendered[ex] = render(ex)
         except NotebookError as exc:
-            print(f"skipped {ex}: {exc}", file=sys.stderr)
+            print(f"cannot build the notebook of {ex}: {exc}", file=sys.stderr)
+            failed.append(ex)
     stale = sorted(p.parent.name for p in SOURCE.glob("*/*.ipynb")
                    if p.parent.name not in rendered and p.parent.name not in exercises)
     if args.check:
@@ -1632,7 +1633,7 @@ def main(argv=None) -> int:
             print("course/source/ is out of date; run `make notebooks`:", ", ".join(drift + stale))
             return 1
         print(f"course/source/ matches the generator ({len(rendered)} notebooks)")
-        return 0
+        return 1 if failed else 0
     for ex in stale:
         notebook_path(ex).unlink()
         print(f"removed {notebook_path(ex).relative_to(ROOT)} (its suite is gone)")
@@ -1643,7 +1644,7 @@ def main(argv=None) -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
     print(f"{len(rendered)} notebooks in {SOURCE.relative_to(ROOT)}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
