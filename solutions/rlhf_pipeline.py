@@ -872,7 +872,7 @@ def run(cfg: RLHFConfig, ops=None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=RLHFConfig.seed)
+    parser.add_argument("--seed", type=int, default=RLHFConfig.seed, help="seeds data, networks and samples")
     parser.add_argument("--device", default=RLHFConfig.device, help="cpu, cuda or auto")
     parser.add_argument("--updates", type=int, default=RLHFConfig.ppo_updates, help="PPO updates per beta")
     parser.add_argument("--betas", type=float, nargs="+", default=list(RLHFConfig.betas), help="KL coefficients")
