@@ -13,7 +13,12 @@ seed 0, SB3 seed 1, ...) so that a drift of the machine's speed hits both.
 The contenders:
 
 - **kit**: ``solutions.ex4_ppo.train_ppo`` with its default ``PPOConfig``
-  (what the hidden suite runs), for ``--steps`` environment steps.
+  (what the hidden suite runs), for at most ``--steps`` environment steps.
+  When that config stops early (``target_return``: its own greedy check says
+  solved), the run ends there and its last policy is the one finally
+  evaluated; its own check counts as training time. ``--kit-override
+  target_return=None`` trains the whole budget instead (any field can be
+  overridden this way).
 - **SB3**: ``stable_baselines3.PPO("MlpPolicy")`` with the rl-baselines3-zoo
   hyperparameters for CartPole-v1: 8 environments, n_steps 32, batch 256,
   20 epochs, gamma 0.98, gae_lambda 0.8, ent_coef 0, learning rate 1e-3 and
@@ -182,6 +187,22 @@ def summarize_run(impl: str, seed: int, ev: Evaluator, steps: int, seconds: floa
 # ---------------------------------------------------------------------------
 
 
+KIT_OVERRIDES: dict = {}  # PPOConfig fields set with --kit-override
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"name=value"`` -> (name, value); the value is a Python literal (``None``, ``1e-3``, ``(64, 64)``)."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be a Python literal") from None
+
+
 def run_kit(seed: int, total_steps: int, every: int, episodes: int, threshold: float) -> RunResult:
     from solutions.ex4_ppo import train_ppo
 
@@ -192,7 +213,7 @@ def run_kit(seed: int, total_steps: int, every: int, episodes: int, threshold: f
         return False
 
     ev.start()
-    result = train_ppo(ENV_ID, total_steps=total_steps, seed=seed, device="cpu", callback=callback)
+    result = train_ppo(ENV_ID, total_steps=total_steps, seed=seed, device="cpu", callback=callback, **KIT_OVERRIDES)
     steps = int(result.log["steps"][-1])
     final_mean, seconds = ev.final(steps, result.policy)
     return summarize_run("kit", seed, ev, steps, seconds, final_mean, threshold)
@@ -291,7 +312,8 @@ def report(runs: list[RunResult], meta: dict, threshold: float) -> tuple[str, di
                  f"and at the end; budget {meta['steps']} steps; threshold {threshold:g}.")
     kc = meta.get("kit_config") or {}
     if kc:
-        lines.append(f"kit: default PPOConfig ({kc.get('num_envs')} envs x {kc.get('num_steps')} steps, "
+        what = f"PPOConfig with {kc['overrides']}" if kc.get("overrides") else "default PPOConfig"
+        lines.append(f"kit: {what} ({kc.get('num_envs')} envs x {kc.get('num_steps')} steps, "
                      f"{kc.get('update_epochs')} epochs x {kc.get('num_minibatches')} minibatches, lr {kc.get('lr')}, "
                      f"early stop at target_return={kc.get('target_return')}), ex4_ppo.py sha256 "
                      f"{kc.get('source_sha256')}; SB3: rl-zoo CartPole-v1 hyperparameters.")
@@ -355,7 +377,8 @@ def kit_config() -> dict:
     from solutions import ex4_ppo
 
     source = Path(ex4_ppo.__file__).read_bytes()
-    return {**_asdict(ex4_ppo.PPOConfig()), "source_sha256": hashlib.sha256(source).hexdigest()[:16]}
+    return {**_asdict(ex4_ppo.PPOConfig()), **KIT_OVERRIDES, "overrides": dict(KIT_OVERRIDES),
+            "source_sha256": hashlib.sha256(source).hexdigest()[:16]}
 
 
 def machine() -> str:
@@ -390,6 +413,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
     p.add_argument("--threshold", type=float, default=475.0, help="solved threshold (default 475)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both (default 1)")
+    p.add_argument("--kit-override", type=parse_override, action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a PPOConfig field for the kit, e.g. target_return=None (train the whole budget "
+                        "without early stopping); repeatable")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each implementation")
     p.add_argument("--out", default="plots/bench.json", help="JSON output (default plots/bench.json)")
     return p.parse_args(argv)
@@ -398,6 +424,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    KIT_OVERRIDES.clear()
+    KIT_OVERRIDES.update(dict(args.kit_override))
     impls = [name for name, n in (("sb3", args.sb3_seeds), ("kit", args.kit_seeds)) if n > 0]
     sb3_version = "-"
     if "sb3" in impls:

@@ -134,6 +134,15 @@ def test_summarize_run_and_report():
     json.dumps(bench.finite_or_none(summary), allow_nan=False)
 
 
+def test_kit_override_parsing():
+    assert bench.parse_override("target_return=None") == ("target_return", None)
+    assert bench.parse_override(" lr = 1e-3 ") == ("lr", 1e-3)
+    assert bench.parse_override("hidden=(32, 32)") == ("hidden", (32, 32))
+    for bad in ("lr", "=3", "lr=adam"):
+        with pytest.raises(Exception):
+            bench.parse_override(bad)
+
+
 def test_scripts_are_wired_into_the_makefile():
     makefile = (ROOT / "Makefile").read_text()
     for target, module in (("ppo", "solutions.ppo_cartpole"), ("gae", "solutions.gae_visualizer"),
