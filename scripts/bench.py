@@ -350,7 +350,8 @@ def report(runs: list[RunResult], meta: dict, threshold: float) -> tuple[str, di
             ("kit median env steps to 475 <= 15k", k["median_first_steps"] <= 15_000,
              f"{_f(k['median_first_steps'], '.0f')}"),
             ("kit: every seed reaches 475 within the budget", k["reached"] == kit_n, f"{k['reached']}/{kit_n}"),
-            ("kit: final evaluation >= 475 on at least 95% of the seeds (19 of 20)", k["final_ok"] >= math.ceil(0.95 * kit_n),
+            ("kit: final evaluation >= 475 on at least 95% of the seeds (19 of 20)",
+             k["final_ok"] >= math.ceil(0.95 * kit_n),
              f"{k['final_ok']}/{kit_n}"),
         ]
         lines += ["", "| target (issue 5) | met | measured |", "|---|:---:|---:|"]

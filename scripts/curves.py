@@ -130,14 +130,15 @@ def plot(curves: dict, variances: list[dict], args, path: Path) -> Path:
                     label=label if k == 0 else None)
             ax2.plot(np.full(len(vals), xpos), vals, "k.", ms=4)
         ratio = np.exp(np.mean(np.log([v["without"] / v["with"] for v in vs])))
-        ax2.text(k, max(v["without"] for v in vs) * 1.5, f"{ratio:.0f}x lower",
-                 ha="center", fontsize=8)
+        note = f"{ratio:.1f}x lower" if ratio >= 1 else f"{1 / ratio:.1f}x higher"
+        ax2.text(k, max(v["without"] for v in vs) * 1.5, note, ha="center", fontsize=8)
     ax2.set_yscale("log")
     ax2.set_xticks(range(len(stages)), [f"after {s} episodes" for s in stages])
     ax2.set(ylabel="variance of the per-episode gradient",
-            title=f"Gradient variance on the same {args.batch} episodes\n(bars: geometric mean over seeds, dots: seeds)")
+            title=f"Gradient variance on the same {args.batch} episodes\n"
+                  "(bars: geometric mean over seeds, dots: seeds)")
     ax2.grid(alpha=0.3, axis="y", which="both")
-    ax2.legend(fontsize=8, loc="lower left")
+    ax2.legend(fontsize=8, loc="upper left")
     ymin, ymax = ax2.get_ylim()
     ax2.set_ylim(ymin, ymax * 4)
     fig.tight_layout()

@@ -152,7 +152,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--functions", nargs="+", choices=sorted(CHECKS), default=list(CHECKS),
                    help="which training functions (default all)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
-    p.add_argument("--doc", default=str(ROOT / "docs" / "SEEDS.md"), help="Markdown file to write (default docs/SEEDS.md)")
+    p.add_argument("--doc", default=str(ROOT / "docs" / "SEEDS.md"),
+                   help="Markdown file to write (default docs/SEEDS.md)")
     p.add_argument("--no-doc", action="store_true", help="print only")
     return p.parse_args(argv)
 

@@ -87,7 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     p.add_argument("--gamma", type=float, default=0.99, help="discount (default 0.99)")
     p.add_argument("--episodes", type=int, default=200, help="recorded episodes to fit the critic on (default 200)")
-    p.add_argument("--fit-steps", type=int, default=600, help="Adam steps (minibatches of 256) of the critic fit (default 600)")
+    p.add_argument("--fit-steps", type=int, default=600,
+                   help="Adam steps (minibatches of 256) of the critic fit (default 600)")
     p.add_argument("--states", type=int, default=32, help="branch states of the bias-variance study (default 32)")
     p.add_argument("--rollouts", type=int, default=200, help="continuations per branch state (default 200)")
     p.add_argument("--truth-rollouts", type=int, default=1000,
@@ -381,7 +382,8 @@ def main(argv=None) -> int:
     fresh = record_episodes(policy, 9, seed=args.seed + 1, gen=gen)
     episode = sorted(fresh, key=lambda e: len(e["rewards"]))[len(fresh) // 2]
     est = trajectory_estimates(episode, critic, args.gamma)
-    paths = [plot_td_errors(est, out / "gae_td_errors.png"), plot_advantages(est, args.gamma, out / "gae_advantages.png")]
+    paths = [plot_td_errors(est, out / "gae_td_errors.png"),
+             plot_advantages(est, args.gamma, out / "gae_advantages.png")]
     print(f"one episode of {len(episode['rewards'])} steps: sum_t gamma^t delta_t = "
           f"{float((args.gamma ** torch.arange(len(est['delta']))) @ est['delta']):.2f} "
           f"= G_0 - V(s_0) = {float(est['G'][0] - est['V'][0]):.2f}")
@@ -406,7 +408,8 @@ def main(argv=None) -> int:
     js = out / "gae_bias_variance.json"
     js.write_text(json.dumps({"gamma": args.gamma, "seed": args.seed, "states": args.states,
                               "rollouts": args.rollouts, "truth_rollouts": args.truth_rollouts,
-                              "episode_lengths": lengths, "critic_mse": critic_mse, "batch": args.batch, "rows": rows}, indent=1))
+                              "episode_lengths": lengths, "critic_mse": critic_mse, "batch": args.batch,
+                              "rows": rows}, indent=1))
     print(f"\nwrote {', '.join(str(p) for p in paths)} and {js} in {time.perf_counter() - start:.1f} s")
     return 0
 
