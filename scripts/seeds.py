@@ -126,6 +126,19 @@ def run_trial(name: str, seeds: tuple[int, ...]) -> dict:
             "seconds": sum(r["seconds"] for r in runs)}
 
 
+def fingerprints(names) -> str:
+    """Short sha256 of each training module and suite file: the code these numbers belong to."""
+    import hashlib
+
+    files = []
+    for name in names:
+        check = CHECKS[name]
+        for module in (check.function.rsplit(".", 1)[0], check.suite):
+            path = Path(importlib.import_module(module).__file__)
+            files.append(f"`{path.relative_to(ROOT)}` {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}")
+    return ", ".join(dict.fromkeys(files))
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -168,6 +181,7 @@ def main(argv=None) -> int:
         trials[name] = [tuple(next(candidates) for _ in range(k)) for _ in range(args.seeds)]
     required = args.seeds - args.seeds // 20  # 19 of 20
     load_before, started = load_average(), time.perf_counter()
+    code = fingerprints(args.functions)  # before the runs: the code that is imported
     print(f"{len(args.functions)} functions x {args.seeds} trials on {args.jobs} processes; {machine()}; "
           f"load average {load_before}", flush=True)
 
@@ -243,6 +257,7 @@ def main(argv=None) -> int:
             f"Measured {date} on {machine()}, {args.jobs} processes with one torch thread each;",
             f"load average {load_before} at the start, {load_average()} at the end (the machine is",
             f"shared with other jobs, so the times are inflated and noisy); {wall:.0f} s in all.",
+            f"Code measured (sha256): {code}.",
             "",
             *table,
             "",
