@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, rebuild_network, run, to_case
+from autograder.sandbox import GraderError, Sandbox
 from autograder.student import Submission, network
 from common.networks import PolicyNet, ValueNet
 from common.rollout import Episode, evaluate_policy
@@ -784,6 +786,17 @@ def driver_sub(request, sub):
     (tmp / f"{_DRIVER_NAME}.py").write_text(_DRIVER)
     strict = request.config.getoption("--sandbox-mode", "standard") == "strict"
     s = Submission(tmp, device=sub.device, strict=strict)
+    sandbox = getattr(s, "sandbox", None)
+    if isinstance(sandbox, Sandbox):  # start it now, with retries (a busy machine can fail one start)
+        for attempt in range(3):
+            try:
+                sandbox.start()
+                break
+            except GraderError:
+                sandbox.close()
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
     yield s
     s.close()
     shutil.rmtree(tmp, ignore_errors=True)
