@@ -253,7 +253,13 @@ class PPOConfig:
     lr: float = 1e-2
     """Adam learning rate (start value)."""
     anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over ``total_steps``."""
+    """Decay the learning rate linearly from ``lr`` to ``lr * final_lr_frac`` over
+    ``anneal_steps`` environment steps, then keep it there. A large step size finds a
+    good policy quickly; a small one keeps it from drifting away once found."""
+    anneal_steps: int | None = 25_000
+    """Length of the decay in environment steps (None: over ``total_steps``)."""
+    final_lr_frac: float = 0.05
+    """Learning rate after the decay, as a fraction of ``lr``."""
     gamma: float = 0.99
     """Discount factor γ."""
     reward_scale: float = 0.1
@@ -393,12 +399,14 @@ def train_ppo(
     log: dict = {k: [] for k in ("steps", "mean_return", "policy_loss", "value_loss", "entropy",
                                  "approx_kl", "clip_frac", "explained_variance", "lr", "sps")}
     num_updates = -(-cfg.total_steps // batch_size)  # ceil
+    anneal_steps = max(1, cfg.anneal_steps if cfg.anneal_steps is not None else cfg.total_steps)
     steps, start = 0, time.perf_counter()
 
     for update in progress_bar(range(num_updates), progress, desc="PPO"):
         if cfg.anneal_lr:
+            done_frac = min(1.0, steps / anneal_steps)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * (1.0 - update / num_updates)
+                group["lr"] = cfg.lr * (1.0 - (1.0 - cfg.final_lr_frac) * done_frac)
         # 1. rollout ------------------------------------------------------------------
         finished: list[float] = []
         with torch.no_grad():
