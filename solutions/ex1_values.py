@@ -259,7 +259,7 @@ def monte_carlo_value(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     ### BEGIN SOLUTION
-    # TODO: keep a state index per episode; for each step sample actions from pi, add gamma^t * R, sample next states from P; return the mean return.
+    # TODO: keep a state index per episode; each step: actions = _sample_rows(pi[states], generator), add gamma^t * R[states, actions], states = _sample_rows(P[states, actions], generator); return the mean return.
     states = torch.full((num_episodes,), start_state, dtype=torch.long, device=P.device)
     G = torch.zeros(num_episodes, dtype=P.dtype, device=P.device)
     discount = 1.0
