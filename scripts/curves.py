@@ -17,7 +17,11 @@ Each variant trains on ``--seeds`` seeds for ``--episodes`` episodes
 (without early stopping, so every curve has the same length), in parallel
 over the CPU cores. The left panel of ``plots/curves.png`` shows the mean
 learning curve and the spread across seeds (mean +- one standard deviation
-of the smoothed curves).
+of the smoothed curves); the legend and the printed table give each
+variant's final level (mean return of the last 50 episodes) and its spread
+across seeds. While the curves rise the bands are wide for every variant
+(seeds take off at different episodes); the baseline shows at the end,
+where its seeds agree much more closely.
 
 The right panel measures what the baseline is for. For each seed, the
 actor-critic's policy and critic are taken at two points of training (after
@@ -96,12 +100,10 @@ def measure_variance(seed: int, episodes: int, batch: int, gamma: float) -> dict
             "mean_length": float(np.mean(lengths))}
 
 
-def spread(runs: list[list[float]], window: int) -> float:
-    """Average over episodes of the across-seed standard deviation of the smoothed curves."""
-    from common.plotting import curve_band
-
-    _, mean, low, high = curve_band(runs, window, "std")
-    return float(np.mean((high - low) / 2))
+def final_stats(runs: list[list[float]], last: int = 50) -> tuple[float, float]:
+    """Mean over seeds and standard deviation across seeds of each run's mean return over its last episodes."""
+    finals = [float(np.mean(r[-last:])) for r in runs]
+    return float(np.mean(finals)), float(np.std(finals))
 
 
 def plot(curves: dict, variances: list[dict], args, path: Path) -> Path:
@@ -110,10 +112,11 @@ def plot(curves: dict, variances: list[dict], args, path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
     for variant, runs in curves.items():
         x, mean, low, high = curve_band(runs, args.window, "std")
-        (line,) = ax1.plot(x, mean, label=f"{VARIANTS[variant][0]} (std across seeds: {spread(runs, args.window):.0f})")
+        m, sd = final_stats(runs)
+        (line,) = ax1.plot(x, mean, label=f"{VARIANTS[variant][0]}: last 50 episodes {m:.0f} +- {sd:.0f} across seeds")
         ax1.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     ax1.axhline(475, color="gray", ls="--", lw=1)
-    ax1.set(xlabel="episode", ylabel=f"episode return (moving average of {args.window})", ylim=(0, 520),
+    ax1.set(xlabel="episode", ylabel=f"episode return (moving average of {args.window})", ylim=(0, 640),
             title=f"CartPole-v1: mean and spread (+-1 std) over {args.seeds} seeds")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8, loc="upper left")
@@ -155,6 +158,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=20, help="episodes per gradient-variance batch (default 20)")
     p.add_argument("--window", type=int, default=20, help="moving-average window of the curves (default 20)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
+    p.add_argument("--from-json", metavar="PATH", help="redraw the plot from a previous run's JSON (no training)")
     p.add_argument("--out", default="plots/curves.png", help="PNG path (default plots/curves.png; JSON beside it)")
     return p.parse_args(argv)
 
@@ -162,20 +166,29 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    seeds = list(range(args.seeds))
-    stages = sorted({min(args.early, args.episodes), args.episodes})
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        runs = [pool.submit(train_curve, v, args.episodes, s) for v in args.variants for s in seeds]
-        var_jobs = [pool.submit(measure_variance, s, e, args.batch, 0.99) for e in stages for s in seeds]
-        runs = [f.result() for f in runs]
-        variances = [f.result() for f in var_jobs]
+    if args.from_json:  # redraw a previous run without training again
+        saved = json.loads(Path(args.from_json).read_text())
+        runs, variances, seeds = saved["runs"], saved["gradient_variance"], saved["seeds"]
+        args.episodes, args.seeds = saved["episodes"], len(seeds)
+        args.batch = saved.get("batch", args.batch)
+        args.variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
+    else:
+        seeds = list(range(args.seeds))
+        stages = sorted({min(args.early, args.episodes), args.episodes})
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
+            run_jobs = [pool.submit(train_curve, v, args.episodes, s) for v in args.variants for s in seeds]
+            var_jobs = [pool.submit(measure_variance, s, e, args.batch, 0.99) for e in stages for s in seeds]
+            runs = [f.result() for f in run_jobs]
+            variances = [f.result() for f in var_jobs]
 
     curves = {v: [r["returns"] for r in runs if r["variant"] == v] for v in args.variants}
-    print(f"learning curves: {args.seeds} seeds x {args.episodes} episodes (no early stopping)")
-    print(f"{'variant':<36} {'mean return, last 50':>21} {'std across seeds':>17}")
+    print(f"learning curves: {args.seeds} seeds x {args.episodes} episodes (no early stopping); "
+          f"mean return of each run's last 50 episodes:")
+    print(f"{'variant':<36} {'mean over seeds':>16} {'std across seeds':>17}  per seed")
     for v, rs in curves.items():
-        last = [np.mean(r[-50:]) for r in rs]
-        print(f"{VARIANTS[v][0]:<36} {np.mean(last):>21.1f} {spread(rs, args.window):>17.1f}")
+        m, sd = final_stats(rs)
+        per_seed = " ".join(f"{np.mean(r[-50:]):.0f}" for r in rs)
+        print(f"{VARIANTS[v][0]:<36} {m:>16.1f} {sd:>17.1f}  {per_seed}")
 
     print(f"\ngradient variance on the same batch of {args.batch} episodes (actor-critic's policy and critic):")
     print(f"{'episodes trained':>16} {'seed':>5} {'mean length':>12} {'without baseline':>17} {'with V(s)':>12} "
@@ -186,9 +199,10 @@ def main(argv=None) -> int:
 
     path = plot(curves, variances, args, Path(args.out))
     js = Path(args.out).with_suffix(".json")
-    js.write_text(json.dumps({"episodes": args.episodes, "seeds": seeds, "runs": runs, "gradient_variance": variances},
-                             indent=1))
-    print(f"\nwrote {path} and {js} in {time.perf_counter() - start:.0f} s")
+    if not args.from_json:
+        js.write_text(json.dumps({"episodes": args.episodes, "seeds": seeds, "batch": args.batch, "runs": runs,
+                                  "gradient_variance": variances}, indent=1))
+    print(f"\nwrote {path}" + ("" if args.from_json else f" and {js}") + f" in {time.perf_counter() - start:.0f} s")
     return 0
 
 

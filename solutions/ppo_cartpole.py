@@ -16,24 +16,26 @@ shows what a PPO run looks like from the inside. It reads top to bottom:
    trains for the whole budget, to see what PPO does after solving.
 2. **Report.** One line per update, from the log ``train_ppo`` returns:
 
-   ========  ================================================================
-   steps     environment steps so far (all sub-environments together)
-   return    mean return of the training episodes that ended in this rollout
-             (the stochastic policy; ``-`` when no episode ended)
-   greedy    mean return of the greedy (argmax) policy on a few fresh episodes
-   v_loss    the critic's regression loss; it rises while returns grow (the
-             targets move) and falls once the task is solved
-   approx_kl estimate of KL(pi_old || pi_new) after the epochs: how far one
-             update moved the policy; PPO's clipping keeps it around 0.01
-   clip      fraction of samples whose ratio left [1 - eps, 1 + eps] in the
-             direction the advantage favours (they no longer pull)
-   expl_var  explained variance of the critic, 1 - Var(G - V) / Var(G): 1 is
-             a perfect critic, 0 is no better than a constant, < 0 is worse.
-             Once every episode runs to the 500-step limit the targets G
-             hardly vary, Var(G) is tiny and the ratio turns noisy (often
-             negative) although the critic's loss keeps falling
-   sps       training steps per second (the greedy evaluations excluded)
-   ========  ================================================================
+   =========  ===============================================================
+   steps      environment steps so far (all sub-environments together)
+   return     mean return of the training episodes that ended in this rollout
+              (the stochastic policy; ``-`` when no episode ended)
+   greedy     mean return of the greedy (argmax) policy on a few fresh episodes
+   v_loss     the critic's regression loss; it rises while returns grow (the
+              targets move) and falls once the task is solved
+   approx_kl  estimate of KL(pi_old || pi_theta), averaged over the update's
+              minibatch steps: how far the update moved the policy; clipping
+              keeps it small (around 0.01 or below)
+   clip       fraction of samples whose ratio left [1 - eps, 1 + eps] in the
+              direction the advantage favours (they no longer pull), averaged
+              the same way
+   expl_var   explained variance of the critic, 1 - Var(G - V) / Var(G): 1 is
+              a perfect critic, 0 is no better than a constant, < 0 is worse.
+              Once every episode runs to the 500-step limit the targets G
+              hardly vary, Var(G) is tiny and the ratio turns noisy (often
+              negative) although the critic's loss keeps falling
+   sps        training steps per second (the greedy evaluations excluded)
+   =========  ===============================================================
 
 3. **Plot and save.** ``plots/ppo_cartpole.png`` (returns against steps, and
    the diagnostics above) and ``plots/ppo_cartpole.json`` (everything logged).
