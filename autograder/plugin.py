@@ -59,7 +59,7 @@ def pytest_unconfigure(config):
 
 def _start_quietly(s: Submission) -> None:
     try:
-        s.sandbox.start()
+        s.sandbox._restart()
     except Exception:  # retried (and reported) on the first call
         s.sandbox.close()
 

@@ -276,6 +276,18 @@ class Sandbox:
             raise EOFError
         return self._read_exact(n, deadline)
 
+    def _restart(self, tries: int = 3) -> None:
+        """(Re)start the zygote; a start can fail on an overloaded machine, so retry."""
+        for attempt in range(tries):
+            self.close()
+            try:
+                self.start()
+                return
+            except GraderError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(1.0 + attempt)
+
     def request(self, module: str, function: str, cases: list[dict], arrays: dict,
                 timeout: float, limits: Limits) -> list[tuple[dict, dict]]:
         """Run ``cases`` of ``module.function`` in a fresh child; return its frames.
@@ -283,8 +295,7 @@ class Sandbox:
         Always returns; a dead zygote is restarted and reported as a crash frame.
         """
         if self.proc is None or self.proc.poll() is not None:
-            self.close()
-            self.start()
+            self._restart()
         self.counter += 1
         header = {
             "id": self.counter, "module": module, "function": function, "cases": cases,

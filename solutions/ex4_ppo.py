@@ -436,7 +436,8 @@ def train_ppo(
 
         # 2. advantages -----------------------------------------------------------------
         rewards = torch.from_numpy(rew_np).to(device) * cfg.reward_scale
-        trunc_t = torch.from_numpy(trunc_np).to(device)
+        # time-limit truncation only: a step that also terminated has no future value
+        trunc_t = torch.from_numpy(trunc_np & ~term_np).to(device)
         next_values = torch.cat([val_buf[1:], last_value.unsqueeze(0)])  # V(s_{t+1}), [T, N]
         # truncated: bootstrap from V(final observation), which is the next observation
         rewards = rewards + cfg.gamma * next_values * trunc_t
