@@ -1,8 +1,6 @@
 """A broken function or module costs its own points only; the rest is still graded."""
 from __future__ import annotations
 
-import time
-
 from autograder.runner import available_exercises, grade
 
 from conftest import ROOT, feedback_of, make_submission, scores_by_function
@@ -61,9 +59,7 @@ def test_hang_exception_and_exit_cost_only_their_function(tmp_path):
     src = replace_function(src, "policy_evaluation", "raise RuntimeError('oops')")
     src = replace_function(src, "action_values", "import os\nos._exit(0)")
     folder = make_submission(tmp_path, {"ex1_values.py": src})
-    t0 = time.monotonic()
     report = grade(folder, ["ex1_values"])
-    took = time.monotonic() - t0
     scores = scores_by_function(report)
     assert scores[("ex1_values", "discounted_returns")][0] == 0
     assert scores[("ex1_values", "policy_evaluation")][0] == 0
@@ -72,8 +68,6 @@ def test_hang_exception_and_exit_cost_only_their_function(tmp_path):
     assert any("did not finish" in f for f in feedback_of(report, "discounted_returns"))
     assert any("RuntimeError: oops" in f for f in feedback_of(report, "policy_evaluation"))
     assert any("exited" in f for f in feedback_of(report, "action_values"))
-    # one timeout at full length, then the short leash
-    assert took < 60, took
 
 
 def test_printed_fake_score_changes_nothing(tmp_path):
