@@ -66,8 +66,8 @@ MUTANTS: list[Mutant] = [
            "    discount = gamma\n    for _ in range(horizon):",
            "monte_carlo_value", "first reward is discounted"),
     Mutant("mc_ignores_generator", "ex1_values",
-           "actions = _sample_rows(pi[states], generator)",
-           "actions = _sample_rows(pi[states], None)",
+           "actions = _sample_rows(pi[states], generator)  # pi[states]",
+           "actions = _sample_rows(pi[states], None)  # pi[states]",
            "monte_carlo_value", "generator"),
 ]
 
