@@ -180,7 +180,7 @@ def train_reinforce(
     callback=None,
     target_return: float | None = 475.0,
     eval_every: int = 10,
-    eval_episodes: int = 10,
+    eval_episodes: int = 30,
 ) -> TrainResult:
     """Train a ``PolicyNet`` with REINFORCE: one episode per update.
 

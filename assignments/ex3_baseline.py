@@ -339,7 +339,7 @@ def train_actor_critic(
     callback=None,
     target_return: float | None = 475.0,
     eval_every: int = 10,
-    eval_episodes: int = 10,
+    eval_episodes: int = 30,
 ) -> TrainResult:
     """Train a ``PolicyNet`` with a learned ``ValueNet`` baseline, one episode per update.
 

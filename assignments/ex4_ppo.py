@@ -279,7 +279,7 @@ class PPOConfig:
     ``eval_episodes`` evaluation episodes (fresh seeds); if each returns at least
     this, training stops (CartPole is solved). None: always train for total_steps
     (use it, with ``callback``, to study what happens after solving)."""
-    eval_episodes: int = 10
+    eval_episodes: int = 30
     """Episodes of the early-stopping evaluation."""
     eval_every: int = 2
     """Run the early-stopping evaluation every this many updates."""
