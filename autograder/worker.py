@@ -357,6 +357,25 @@ def _seccomp() -> bool:
     return _libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """PR_SET_PDEATHSIG: the kernel SIGKILLs this process when its parent dies.
+
+    A child lives in a session of its own, so killing the zygote's group does
+    not reach it; with this, a child whose zygote dies dies at once instead of
+    sleeping on as an orphan. (Not used for the zygote itself: the signal
+    follows the *thread* that started a process, and the grader starts the
+    zygote from a short-lived thread. A zygote whose grader dies exits when
+    its request pipe closes.)
+    """
+    if _libc is not None and sys.platform.startswith("linux"):
+        try:
+            _libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+    if os.getppid() != parent_pid:  # the parent was gone before the line above
+        os._exit(70)
+
+
 def confine(sandbox_dir: str, device: str, deny_roots=()) -> dict:
     """Apply the kernel layers in this (single-threaded, forked) process; say which worked."""
     done = {"landlock": 0, "seccomp": False}
@@ -765,10 +784,12 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     """Fork a child for one request; collect its frames until it exits or times out."""
     r, w = os.pipe()
     log_path = os.path.join(cfg["sandbox_dir"], "log", f"{request.get('id', 'x')}.txt")
+    zygote = os.getpid()
     pid = os.fork()
     if pid == 0:  # ---- child
         try:
             os.setsid()
+            die_with_parent(zygote)
             os.close(r)
             for fd in (in_fd, out_fd):
                 os.close(fd)

@@ -239,12 +239,14 @@ def corpus_reports(tmp_path_factory, request):
 
     def one(group: list[Adv]):
         folder = materialize(group, tmp_path_factory.mktemp("adv"))
+        before = _snapshot(folder.parent)
         t0 = time.monotonic()
         try:
             report = grade(folder, [EXERCISE], jobs=1)
         except Exception as exc:  # a crash of the grader itself fails the cases of this submission
             report = {"crash": f"{type(exc).__name__}: {exc}"}
         report["case_seconds"] = round(time.monotonic() - t0, 1)
+        report["folder_unchanged"] = _snapshot(folder.parent) == before  # the submission and its neighbour
         return group, report
 
     groups = packs()
@@ -260,17 +262,23 @@ def corpus_reports(tmp_path_factory, request):
             f"{seconds:.1f} s wall, {cpu:.0f} CPU-s (>= {cpu / 2:.0f} s on 2 idle cores; load average "
             f"{os.getloadavg()[0]:.1f}); 2 at a time; slowest: "
             + ", ".join(f"{pack_name(g)[:40]} {r['case_seconds']} s" for g, r in slowest) + ")")
-    print("\n" + line)
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
+    if tr is not None:  # shown with or without -s
         tr.write_line("")
         tr.write_line(line)
+    else:
+        print("\n" + line)
     canary = CANARY.read_text()
     fakes = [str(p) for p in FAKE_FILES if p.exists()]
     for p in FAKE_FILES:
         p.unlink(missing_ok=True)
     CANARY.unlink(missing_ok=True)
     return {"cases": reports, "seconds": seconds, "cpu": cpu, "canary": canary, "fakes": fakes, "groups": done}
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() and not p.is_symlink() else str(p.readlink())
+                                       if p.is_symlink() else None) for p in sorted(root.rglob("*"))}
 
 
 def _children_cpu() -> float:
@@ -313,8 +321,15 @@ def test_functions_no_case_touches_keep_full_marks(corpus_reports):
 
 
 def test_fake_files_were_not_written_and_the_kit_is_intact(corpus_reports):
+    """No fake results in /tmp or the kit, the kit's canary intact, no student module imported by the parent."""
     assert corpus_reports["fakes"] == []
     assert corpus_reports["canary"] == "canary\n"
+
+
+def test_submission_folders_are_never_written(corpus_reports):
+    """Grading works on copies: the handed-in folder (and the one beside it) are byte-for-byte unchanged."""
+    changed = [pack_name(g) for g, r in corpus_reports["groups"] if not r.get("folder_unchanged")]
+    assert changed == []
 
 
 def test_corpus_finishes_in_time(corpus_reports):

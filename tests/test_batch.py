@@ -31,7 +31,7 @@ def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
     out = tmp_path / "grades"
     t0 = time.monotonic()
     code = batch.main([str(root), "--output", str(out), "--exercise", "ex1_values", "--jobs", "2",
-                       "--timeout", "45", "--quiet"])
+                       "--timeout", "60", "--quiet"])
     took = time.monotonic() - t0
     assert code == 0
     rows = _read_csv(out / "grades.csv")
@@ -44,7 +44,7 @@ def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
     assert rows["bob"]["status"] == "ok" and float(rows["bob"]["total"]) == 0
     assert rows["'=carol"]["status"] == "ok" and float(rows["'=carol"]["total"]) == 0
     assert rows["dave"]["status"] == "timeout" and float(rows["dave"]["total"]) == 0
-    assert took < 45 + 60, took  # dave was stopped at the timeout, not waited for
+    assert took < 60 + 90, took  # dave was stopped at the timeout, not waited for (~100 s of checks)
     for name in ("alice", "bob", "_carol", "dave"):
         report = json.loads((out / f"{name}.json").read_text())
         assert report["status"] in batch.STATUSES

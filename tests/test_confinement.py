@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +121,61 @@ def test_seccomp_stops_processes_sockets_and_pidfd_but_not_threads(tmp_path, ker
     # even setting the limits it already has is refused (Python words EPERM this way)
     assert "not allowed" in res["setrlimit"], res
     assert res["thread"] == "ok" and res["getrlimit"] == "ok", res
+
+
+# ------------------------------------------------------------------ process lifetime
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_dead(pid: int, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+SLEEPER = '''import os, threading, time
+
+def f(tag):
+    with open(f"pid-{tag}.txt", "w") as fh:
+        fh.write(str(os.getpid()))
+    threading.Thread(target=time.sleep, args=(1000,)).start()  # a non-daemon thread
+    time.sleep(1000)
+'''
+
+
+def test_no_child_outlives_a_timeout_or_the_grader(tmp_path):
+    """A timed-out child dies with its threads; a child whose worker dies mid-call dies too."""
+    import threading
+
+    from autograder.student import Submission
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mod.py").write_text(SLEEPER)
+    sub = Submission(tmp_path / "sub")
+    try:
+        res = sub.call("mod", "f", "a", timeout=2)
+        assert not res.ok and res.error["type"] == "Timeout"
+        pid_a = int(Path(sub.sandbox.dir, "pid-a.txt").read_text())
+        assert _wait_dead(pid_a), "the timed-out child survived"
+        # now the worker (zygote) itself is killed while a child sleeps in a call
+        sandbox_dir = sub.sandbox.dir
+        caller = threading.Thread(target=lambda: sub.call("mod", "f", "b", timeout=120))
+        caller.start()
+        pid_file = Path(sandbox_dir, "pid-b.txt")
+        end = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < end:
+            time.sleep(0.05)
+        pid_b = int(pid_file.read_text())
+        os.kill(sub.sandbox.proc.pid, signal.SIGKILL)
+        assert _wait_dead(pid_b), "a child outlived its worker (no parent-death signal?)"
+        caller.join(timeout=60)
+    finally:
+        sub.close()

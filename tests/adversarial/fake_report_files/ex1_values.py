@@ -1,9 +1,11 @@
 # Writes fake results everywhere a grader might look: its working directory,
 # /tmp, the kit (found through torch's location), the grader's temporary
 # result folders, Gradescope's results path, and overwrites a canary file the
-# test puts in the kit. Writing the cwd copy is allowed and harmless; all the
-# rest is denied. action_values is wrong: 12 / 15, and the test checks that
+# test puts in the kit, and rewrites the original submission folder (its own
+# source and a results.json there). Writing the cwd copy is allowed and
+# harmless; all the rest is denied. action_values is wrong: 12 / 15, and the test checks that
 # no fake file appeared and the canary is intact.
+import gc as _gc
 import glob as _glob
 import json as _json
 import os as _os
@@ -20,6 +22,14 @@ def _kit_roots():
     return roots
 
 
+def _original_submission():
+    """The folder the student handed in (the sandbox config names it)."""
+    for obj in _gc.get_objects():
+        if isinstance(obj, dict) and "deny_roots" in obj:
+            return [str(_Path(obj["deny_roots"][1]) / n) for n in ("ex1_values.py", "results.json")]
+    return []
+
+
 def _targets():
     out = ["results.json", "/tmp/rlkit-adversarial-fake.json", "/autograder/results/results.json",
            _os.path.expanduser("~/results.json")]
@@ -31,7 +41,7 @@ def _targets():
         if (root / "autograder").is_dir() or (root / "Makefile").is_file():
             out += [str(root / "build" / "adversarial-canary.txt"), str(root / "rlkit-adversarial-fake.json"),
                     str(root / "autograder" / "suites" / "rlkit-adversarial-fake.json")]
-    return out
+    return out + _original_submission()
 
 
 def _write_everywhere():

@@ -2,10 +2,26 @@
 # files in the working directory and in tempfile, a worker thread, a helper
 # module of the submission, reading its own source, a big temporary array,
 # exceptions raised and caught (SystemExit included). All legitimate: 15 / 15.
+# At import it also checks the sandbox it runs in (python -I, a scrubbed
+# environment, its own session, a temporary folder, finite limits): if any is
+# missing the import fails and the twin loses everything.
 import os as _os
+import resource as _resource
 import sys as _sys
 import tempfile as _tempfile
 import threading as _threading
+
+assert _sys.flags.isolated and _sys.flags.ignore_environment, "not started with python -I"
+# nothing of the grader's environment leaks in (the runner sets the first two for its own process)
+_leaked = {"PYTHONPATH", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "VIRTUAL_ENV", "USER", "LOGNAME", "SSH_AUTH_SOCK",
+           "PYTEST_CURRENT_TEST", "PWD", "OLDPWD"} & set(_os.environ)
+assert not _leaked, sorted(_leaked)
+assert _os.environ["PATH"] == "/usr/bin:/bin", _os.environ["PATH"]
+assert _os.getsid(0) == _os.getpid() == _os.getpgid(0), "not in a session and process group of its own"
+assert "rlkit-sandbox-" in _os.getcwd() and _os.environ["HOME"] == _os.getcwd()
+for _limit in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE"):
+    assert _resource.getrlimit(getattr(_resource, _limit))[0] != _resource.RLIM_INFINITY, _limit
+assert _resource.getrlimit(_resource.RLIMIT_CORE) == (0, 0)
 
 print("debug: loading ex1_values", flush=True)
 print("warning: something looks odd", file=_sys.stderr)
