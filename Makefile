@@ -124,3 +124,9 @@ export: venv
 
 grade-notebooks: venv
 	$(PY) -m tools.make_notebooks --grade-submitted $(COURSE)/submitted --out build/notebook_grades $(ARGS)
+
+# ---- Gradescope (instructors): build/gradescope.zip = setup.sh + run_autograder + the kit
+#   make gradescope   upload build/gradescope.zip as the autograder; it holds the hidden
+#                     suites and solutions, so it is never given to students
+gradescope: venv
+	$(PY) -m tools.make_gradescope --out build/gradescope.zip --torch-spec "$(TORCH_SPEC)"
