@@ -48,7 +48,7 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
             "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
             "-q", "--no-header", "-rN", "--tb=no",
             "--submission", str(submission), "--grading-device", device,
-            "--results-json", str(out), "--sandbox-mode", sandbox,
+            "--results-json", str(out), "--sandbox-mode", sandbox, "--graded-module", name,
         ]
         if skip_learning:
             cmd += ["-m", "not learning"]

@@ -24,6 +24,8 @@ from . import worker as proto
 KIT_ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 2 << 20  # a submission file larger than this is not copied
 NOBODY = 65534
+# the exercise modules, in the order in which later ones may import earlier ones
+EXERCISE_ORDER = ["ex1_values", "ex2_reinforce", "ex3_baseline", "ex4_ppo", "ex5_rlhf"]
 
 
 class GraderError(RuntimeError):
@@ -119,6 +121,7 @@ class Sandbox:
     threads: int = 1
     strict: bool = False
     preload_optim: bool = False
+    module: str | None = None  # the exercise this sandbox grades (None: copy every file)
     protections: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -134,14 +137,33 @@ class Sandbox:
         os.makedirs(sub)
         if self.submission.is_dir():
             for p in sorted(self.submission.glob("*.py")):
-                if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_FILE_BYTES:
+                if self._takes_student_copy(p.stem) and p.is_file() and not p.is_symlink() \
+                        and p.stat().st_size <= MAX_FILE_BYTES:
                     shutil.copyfile(p, os.path.join(sub, p.name))
+        for dep in self._reference_dependencies():
+            shutil.copyfile(KIT_ROOT / "solutions" / f"{dep}.py", os.path.join(sub, f"{dep}.py"))
         shutil.copytree(KIT_ROOT / "common", os.path.join(d, "common"),
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copyfile(Path(__file__).with_name("worker.py"), os.path.join(d, "rlkit_worker.py"))
         os.makedirs(os.path.join(d, "log"))
         os.makedirs(os.path.join(d, "mpl"))
         return d
+
+    def _takes_student_copy(self, stem: str) -> bool:
+        """The graded exercise and the student's own helper files come from the submission."""
+        return self.module is None or stem == self.module or stem not in EXERCISE_ORDER
+
+    def _reference_dependencies(self) -> list[str]:
+        """Earlier exercises, which the graded one may import, come from the reference.
+
+        Each exercise is graded on its own: ex2's ``reinforce_update`` calls
+        ``discounted_returns`` from ex1, and a bug (or a syntax error) in the
+        student's ex1 must cost ex1's points, not ex2's as well.
+        """
+        if self.module not in EXERCISE_ORDER:
+            return []
+        earlier = EXERCISE_ORDER[:EXERCISE_ORDER.index(self.module)]
+        return [m for m in earlier if (KIT_ROOT / "solutions" / f"{m}.py").is_file()]
 
     def start(self) -> None:
         self.dir = self._prepare_dir()

@@ -225,11 +225,11 @@ class Submission:
     """A student's submission folder, graded through one sandbox per instance."""
 
     def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1,
-                 preload_optim: bool = False):
+                 preload_optim: bool = False, module: str | None = None):
         self.path = Path(path)
         self.device = device
         self.sandbox = Sandbox(self.path, device=device, strict=strict, threads=threads,
-                               preload_optim=preload_optim)
+                               preload_optim=preload_optim, module=module)
         # a function that timed out once gets a short leash afterwards, so one
         # infinite loop does not cost the full timeout in every check
         self.timed_out: set[tuple[str, str]] = set()
