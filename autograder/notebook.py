@@ -360,7 +360,7 @@ class _DriverFactory:
         self.exercise = exercise
         self.device = device
 
-    def __call__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1):
+    def __call__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1, module=None):
         import types
 
         pkg_name = f"_rlkit_notebook_driver_{id(self)}"

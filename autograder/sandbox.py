@@ -225,7 +225,11 @@ class Sandbox:
         except (TimeoutError, EOFError) as exc:
             tail = Path(self.dir, "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
-            raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}): {tail}") from None
+            hint = ""
+            if self.strict and os.geteuid() == 0:
+                hint = (f" [strict mode runs the worker as nobody, who must be able to read the Python "
+                        f"environment {sys.prefix} and every folder above it]")
+            raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}){hint}: {tail}") from None
         if header.get("event") != "ready":
             raise GraderError(f"unexpected first message from the sandbox worker: {header}")
         kernel = header.get("kernel") if isinstance(header.get("kernel"), dict) else {}
