@@ -873,7 +873,9 @@ def test_reinforce_update_repeated(sub, driver_sub, dev):
 
 
 # ====================================================================== train_reinforce
-LEARN_SEED = 2026
+# tried in order until one run passes: an honest solution that consumes randomness
+# differently from the reference fails one seed about 1 time in 20 (docs/SEEDS.md)
+LEARN_SEEDS = (2026, 4049)
 LEARN_EPISODES = 200
 LEARN_EVAL_SEED = 777_001
 LEARN_EVAL_EPISODES = 20
@@ -892,11 +894,26 @@ def _train_runs(request, sub, dev) -> dict:
                        for item in request.session.items)
         calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev) for s in SEED_RUNS]
         if learning:
-            calls.append(Call(env_id="CartPole-v1", episodes=LEARN_EPISODES, lr=1e-2, gamma=0.99, seed=LEARN_SEED,
-                              device=dev, normalize_returns=True))
+            calls.append(_learn_call(LEARN_SEEDS[0], dev))
         results = run(sub, M, "train_reinforce", calls, timeout=150 if learning else 60)
         _train_cache[key] = {"seed": results[:len(SEED_RUNS)], "learn": results[len(SEED_RUNS)] if learning else None}
     return _train_cache[key]
+
+
+def _learn_call(seed: int, dev: str) -> Call:
+    return Call(env_id="CartPole-v1", episodes=LEARN_EPISODES, lr=1e-2, gamma=0.99, seed=seed, device=dev,
+                normalize_returns=True)
+
+
+def _greedy_mean(res) -> tuple[int, float]:
+    """(training episodes, greedy mean return over the grader's evaluation episodes) of one learning run."""
+    _train_ok(res)
+    curve = _curve(res)
+    if not 1 <= len(curve) <= LEARN_EPISODES:
+        raise CheckFailed(f"train_reinforce(): {len(curve)} episode returns for episodes={LEARN_EPISODES}")
+    policy = rebuild_network(res.output("policy"), "train_reinforce")
+    scores = evaluate_policy(policy, "CartPole-v1", episodes=LEARN_EVAL_EPISODES, seed=LEARN_EVAL_SEED, greedy=True)
+    return len(curve), float(np.mean(scores))
 
 
 def _train_ok(res) -> None:
@@ -931,19 +948,19 @@ def _curve(res, what="train_reinforce") -> list[float]:
 @pytest.mark.learning
 def test_train_reinforce_learns_cartpole(request, sub, dev):
     """learns CartPole-v1: the greedy policy averages >= 100 on new episodes after <= 200 training episodes"""
-    res = _train_runs(request, sub, dev)["learn"]
-    _train_ok(res)
-    curve = _curve(res)
-    if not 1 <= len(curve) <= LEARN_EPISODES:
-        raise CheckFailed(f"train_reinforce(): {len(curve)} episode returns for episodes={LEARN_EPISODES}")
-    policy = rebuild_network(res.output("policy"), "train_reinforce")
-    scores = evaluate_policy(policy, "CartPole-v1", episodes=LEARN_EVAL_EPISODES, seed=LEARN_EVAL_SEED, greedy=True)
-    mean = float(np.mean(scores))
-    if mean < LEARN_THRESHOLD:
-        raise CheckFailed(f"train_reinforce(): after {len(curve)} training episodes the greedy policy averages "
-                          f"{mean:.1f} over {LEARN_EVAL_EPISODES} new CartPole-v1 episodes (evaluated by the "
-                          f"grader); it should reach {LEARN_THRESHOLD:.0f}. Check the sign of the loss, the "
-                          f"sampling and the returns")
+    means = []
+    for i, seed in enumerate(LEARN_SEEDS):
+        res = _train_runs(request, sub, dev)["learn"] if i == 0 else \
+            run(sub, M, "train_reinforce", [_learn_call(seed, dev)], timeout=150)[0]
+        episodes, mean = _greedy_mean(res)
+        means.append(mean)
+        if mean >= LEARN_THRESHOLD:
+            return
+    got = " and ".join(f"{m:.1f}" for m in means)
+    raise CheckFailed(f"train_reinforce(): after {episodes} training episodes the greedy policy averages {got} "
+                      f"(seeds {', '.join(map(str, LEARN_SEEDS))}) over {LEARN_EVAL_EPISODES} new CartPole-v1 "
+                      f"episodes (evaluated by the grader); it should reach {LEARN_THRESHOLD:.0f}. Check the sign "
+                      f"of the loss, the sampling and the returns")
 
 
 @pytest.mark.function("train_reinforce")

@@ -419,8 +419,7 @@ def test_train_ppo_solves_cartpole(sub, dev):
     raise CheckFailed(f"train_ppo(): with {LEARN_STEPS} environment steps the greedy policy averages {got} "
                       f"(seeds {', '.join(map(str, LEARN_SEEDS))}) over {LEARN_EVAL_EPISODES} new CartPole-v1 "
                       f"episodes (evaluated by the grader); it should reach {LEARN_THRESHOLD:.0f}. Check the ratio, "
-                      f"the clipped objective and the sign of the loss (and compute_gae / value_loss from "
-                      f"exercise 3, which train_ppo uses)")
+                      f"the clipped objective, the sign of the loss and the minibatch loop")
 
 
 @pytest.mark.function("train_ppo")
