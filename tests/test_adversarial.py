@@ -263,9 +263,11 @@ def corpus_reports(tmp_path_factory, request):
             f"{os.getloadavg()[0]:.1f}); 2 at a time; slowest: "
             + ", ".join(f"{pack_name(g)[:40]} {r['case_seconds']} s" for g, r in slowest) + ")")
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:  # shown with or without -s
-        tr.write_line("")
-        tr.write_line(line)
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if tr is not None and capman is not None:  # shown with or without -s (capture is off meanwhile)
+        with capman.global_and_fixture_disabled():
+            tr.write_line("")
+            tr.write_line(line)
     else:
         print("\n" + line)
     canary = CANARY.read_text()
