@@ -43,7 +43,7 @@ grade-all: venv
 	$(PY) -m autograder.batch $(SUBMISSIONS) $(ARGS)
 
 test: venv
-	$(PY) -m pytest -q tests $(ARGS)
+	$(PY) -m pytest -q --durations=15 tests $(ARGS)
 
 assignments: venv
 	$(PY) -m tools.make_assignments
