@@ -94,6 +94,37 @@ def pe_mistakes(call: Call):
          lambda: (pi * R).sum(1)),
         ("transposed", "you summed over the wrong index of P: the next-state distribution of (s, a) is P[s, a, :]",
          lambda: _pe_transposed(P, R, pi, gamma)),
+        ("P_pi_transposed", "your P_pi is transposed: P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'], and the backup "
+                            "is P_pi @ V (row s averages V over the next states of s)",
+         lambda: _pe_solve((pi * R).sum(1), torch.einsum("sa,sat->st", pi, P).T, gamma)),
+    ]
+
+
+def _pe_solve(R_pi, P_pi, gamma):
+    return torch.linalg.solve(torch.eye(P_pi.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
+
+
+def _jacobi(P, R, pi, gamma, sweeps):
+    """``sweeps`` synchronous backups from V = 0."""
+    R_pi = (pi * R).sum(1)
+    P_pi = torch.einsum("sa,sat->st", pi, P)
+    V = torch.zeros(P.shape[0], dtype=torch.float64)
+    for _ in range(sweeps):
+        V = R_pi + gamma * (P_pi @ V)
+    return V
+
+
+def max_iters_mistakes(call: Call):
+    P, R, pi, gamma = call.args[:4]
+    k = call.kwargs["max_iters"]
+    return [
+        ("ignores_max_iters", "you ignored max_iters: stop after max_iters sweeps (even if the values are still "
+                              "changing by more than tol) and return the last V_new",
+         lambda: exact_values(P, R, pi, gamma)),
+        ("one_sweep_short", f"you made max_iters - 1 = {k - 1} sweeps; make exactly max_iters = {k} when the "
+                            f"values have not converged", lambda: _jacobi(P, R, pi, gamma, k - 1)),
+        ("one_sweep_more", f"you made max_iters + 1 = {k + 1} sweeps; make exactly max_iters = {k} when the "
+                           f"values have not converged", lambda: _jacobi(P, R, pi, gamma, k + 1)),
     ]
 
 
@@ -136,7 +167,7 @@ def test_returns_batched(sub, dev):
 @pytest.mark.function("discounted_returns")
 @pytest.mark.points(1)
 def test_returns_edge_cases(sub, dev):
-    """edge cases: all dones, no dones, gamma = 0, gamma = 1, bool dones"""
+    """edge cases: all dones, no dones, gamma = 0, gamma = 1, bool dones, float64 rewards"""
     calls = []
     r, _ = trajectory(12, 3)
     calls.append(Call(r, torch.ones(12, 3), 0.9, label="every step is done"))
@@ -149,6 +180,11 @@ def test_returns_edge_cases(sub, dev):
     r4, _ = trajectory(10)
     calls.append(Call(r4, torch.zeros(10), 1.0, label="one unfinished episode, gamma=1"))
     compare(sub, dev, M, "discounted_returns", calls, ref.discounted_returns, mistakes=returns_mistakes)
+    # the returns keep the dtype of the rewards (a buffer made with torch.zeros(T) would be float32)
+    r5, d5 = trajectory(9, 2)
+    compare(sub, dev, M, "discounted_returns",
+            [Call(r5.double(), d5, 0.9, label="float64 rewards: the returns have the dtype of rewards")],
+            ref.discounted_returns, dtype="float64", mistakes=returns_mistakes)
 
 
 @pytest.mark.function("discounted_returns")
@@ -179,12 +215,22 @@ def test_policy_evaluation_random_mdps(sub, dev):
 @pytest.mark.function("policy_evaluation")
 @pytest.mark.points(1)
 def test_policy_evaluation_special(sub, dev):
-    """gamma = 0 gives the expected immediate reward; an absorbing state has value 0"""
+    """gamma = 0 gives the expected immediate reward; an absorbing state has value 0; max_iters caps the sweeps"""
     P, R, pi = mdp(5, 3)
     P2, R2, pi2 = mdp(7, 2, absorbing=True)
     calls = [Call(P, R, pi, 0.0, label="gamma=0"), Call(P2, R2, pi2, 0.9, tol=1e-11, label="absorbing state")]
     compare(sub, dev, M, "policy_evaluation", calls, lambda P, R, pi, g, **k: exact_values(P, R, pi, g),
             dtype="float64", rtol=1e-6, atol=1e-6, mistakes=pe_mistakes)
+    # max_iters caps the number of sweeps. Every action keeps the agent in its state, so no state's
+    # backup reads another's value: k sweeps from V = 0 give R_pi (1 + gamma + ... + gamma^(k-1)),
+    # whichever order the states are updated in (in-place sweeps included).
+    _, R3, pi3 = mdp(6, 3)
+    P3 = torch.eye(6, dtype=torch.float64)[:, None, :].repeat(1, 3, 1)
+    k = 5
+    compare(sub, dev, M, "policy_evaluation",
+            [Call(P3, R3, pi3, 0.9, tol=1e-12, max_iters=k, label=f"max_iters={k}, far from converged")],
+            lambda P, R, pi, g, **kw: (pi * R).sum(1) * (1 - g ** k) / (1 - g),
+            dtype="float64", rtol=1e-6, atol=1e-6, mistakes=max_iters_mistakes)
 
 
 @pytest.mark.function("policy_evaluation")
@@ -207,6 +253,8 @@ def av_mistakes(call: Call):
          lambda: R + gamma * torch.einsum("tas,t->sa", P, V)),
         ("no_reward", "you left out the immediate reward R(s, a)",
          lambda: gamma * torch.einsum("sat,t->sa", P, V)),
+        ("current_state", "you used V of the current state s; the backup takes the expected value of the NEXT "
+                          "state: sum_s' P[s, a, s'] V[s']", lambda: R + gamma * V[:, None].expand_as(R)),
     ]
 
 
@@ -239,12 +287,12 @@ def test_action_values_consistent(sub, dev):
 
 
 # ------------------------------------------------------------------ monte_carlo_value
-def _mc_std(P, R, pi, gamma, s0, n=4000, seed=0):
+def _mc_std(P, R, pi, gamma, s0, n=4000, seed=0, horizon=None):
     """Standard deviation of one sampled return (trusted numpy simulation)."""
     g = np.random.default_rng(seed)
     Pn, Rn, pin = P.numpy(), R.numpy(), pi.numpy()
     S, A = Rn.shape
-    h = ref.default_horizon(gamma)
+    h = ref.default_horizon(gamma) if horizon is None else horizon
     s = np.full(n, s0)
     G = np.zeros(n)
     disc = 1.0
@@ -256,27 +304,75 @@ def _mc_std(P, R, pi, gamma, s0, n=4000, seed=0):
     return G.std()
 
 
+def finite_horizon_values(P, R, pi, gamma, horizon):
+    """E[sum_{t < horizon} gamma^t r_t] from every start state: ``horizon`` backups from V = 0."""
+    R_pi = (pi * R).sum(1)
+    P_pi = torch.einsum("sa,sat->st", pi, P)
+    V = torch.zeros(P.shape[0], dtype=torch.float64)
+    for _ in range(horizon):
+        V = R_pi + gamma * (P_pi @ V)
+    return V
+
+
+def _check_mc_scalar(leaf, dev, label):
+    """The estimate is a 0-d float64 tensor on the device of P (not a Python number, not shape [1])."""
+    if leaf.kind != "tensor":
+        raise CheckFailed(f"monte_carlo_value(): the estimate ({label}) should be a 0-d torch.Tensor with the "
+                          f"dtype and device of P (e.g. G.mean()), got {leaf.describe()}")
+    if list(leaf.array.shape) != []:
+        raise CheckFailed(f"monte_carlo_value(): the estimate ({label}) should be a 0-d tensor, got shape "
+                          f"{list(leaf.array.shape)}")
+    if leaf.dtype != "float64":
+        raise CheckFailed(f"monte_carlo_value(): the estimate has dtype {leaf.dtype}, expected float64")
+    if not checks._same_device(leaf.device, dev):
+        raise CheckFailed(f"monte_carlo_value(): the estimate is on {leaf.device}, expected {dev} "
+                          f"(the device of P)")
+
+
 @pytest.mark.function("monte_carlo_value")
 @pytest.mark.points(2)
 def test_monte_carlo_agrees_with_dp(sub, dev):
-    """the Monte Carlo estimate agrees with policy evaluation within sampling error"""
+    """the Monte Carlo estimate agrees with policy evaluation within sampling error; a given horizon is respected"""
     cases = []
     for S, A, gamma, s0 in [(4, 2, 0.9, 0), (6, 3, 0.8, 2), (3, 2, 0.5, 1)]:
         P, R, pi = mdp(S, A)
-        cases.append((P, R, pi, gamma, s0))
-    calls = [Call(P, R, pi, g, s0, num_episodes=4000, generator=generator(11 + i), label=f"S={P.shape[0]}, gamma={g}")
-             for i, (P, R, pi, g, s0) in enumerate(cases)]
+        cases.append((P, R, pi, gamma, s0, None))
+    # An explicit horizon: every episode runs exactly that many steps, also with gamma = 1. The rewards
+    # are about 1 per step, so one step more or less moves the estimate far outside the sampling error.
+    for gamma, h, s0 in [(0.9, 3, 1), (1.0, 4, 0)]:
+        P, R, pi = mdp(5, 2)
+        cases.append((P, 1.0 + 0.5 * R, pi, gamma, s0, h))
+    calls = []
+    for i, (P, R, pi, g, s0, h) in enumerate(cases):
+        extra = {} if h is None else {"horizon": h}
+        label = f"S={P.shape[0]}, gamma={g}" + ("" if h is None else f", horizon={h}")
+        calls.append(Call(P, R, pi, g, s0, num_episodes=4000, generator=generator(11 + i), label=label, **extra))
     results = run(sub, M, "monte_carlo_value", calls, timeout=30)
-    for (P, R, pi, g, s0), res, call in zip(cases, results, calls):
+    for (P, R, pi, g, s0, h), res, call in zip(cases, results, calls):
         leaf = checks.output_leaf(res, "monte_carlo_value")
-        v = float(exact_values(P, R, pi, g)[s0])
-        tol = 5.0 * _mc_std(P, R, pi, g, s0) / np.sqrt(4000) + 1e-6
-        mistakes = [("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
-                     lambda v=v, g=g: torch.tensor(g * v))]
+        tol = 5.0 * _mc_std(P, R, pi, g, s0, horizon=h) / np.sqrt(4000) + 1e-6
+        if h is None:
+            v = float(exact_values(P, R, pi, g)[s0])
+            mistakes = [("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
+                         lambda v=v, g=g: torch.tensor(g * v))]
+        else:
+            fh = lambda k, P=P, R=R, pi=pi, g=g, s0=s0: finite_horizon_values(P, R, pi, g, k)[s0]  # noqa: E731
+            v = float(fh(h))
+            mistakes = [
+                ("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
+                 lambda v=v, g=g: torch.tensor(g * v)),
+                ("horizon_short", f"your episodes run horizon - 1 = {h - 1} steps; each episode runs exactly "
+                                  f"horizon = {h} steps", lambda fh=fh, h=h: fh(h - 1)),
+                ("horizon_long", f"your episodes run horizon + 1 = {h + 1} steps; each episode runs exactly "
+                                 f"horizon = {h} steps", lambda fh=fh, h=h: fh(h + 1)),
+            ]
+            if g < 1:
+                mistakes.append(("horizon_ignored", f"you ignored the horizon argument: when it is given "
+                                                    f"(here {h}), each episode runs exactly that many steps",
+                                 lambda P=P, R=R, pi=pi, g=g, s0=s0: exact_values(P, R, pi, g)[s0]))
         checks.assert_number(leaf, v, "monte_carlo_value", rtol=0, atol=tol, mistakes=mistakes,
                              label=f"the estimate ({call.label})")
-        if leaf.kind == "tensor" and leaf.dtype != "float64":
-            raise CheckFailed(f"monte_carlo_value(): the estimate has dtype {leaf.dtype}, expected float64")
+        _check_mc_scalar(leaf, dev, call.label)
 
 
 @pytest.mark.function("monte_carlo_value")

@@ -93,6 +93,8 @@ def kl_mistakes(call: Call):
          lambda: rl - lp),
         ("ratio", "you returned the probability ratio; the per-token KL estimate is the LOG-ratio "
                   "log pi - log pi_ref", lambda: torch.exp(lp - rl)),
+        ("abs", "you took the absolute value: the per-token estimate log pi - log pi_ref can be negative "
+                "(only its average over samples cannot)", lambda: (lp - rl).abs()),
     ]
 
 
@@ -133,16 +135,18 @@ def rewards_mistakes(call: Call):
     base = torch.where(m, -beta * kl, z)
     last = _last_index(mask)
 
-    def score_at(idx_per_row, where_ok):
+    def score_at(idx_per_row, where_ok, values=scores):
         out = torch.zeros_like(kl)
         for b in range(kl.shape[0]):
             i = int(idx_per_row[b])
             if where_ok[b] and 0 <= i < kl.shape[1]:
-                out[b, i] = float(scores[b])
+                out[b, i] = float(values[b])
         return out
 
     has = m.any(1)
     first = torch.where(m, torch.arange(m.shape[1]), m.shape[1]).amin(1)
+    length = m.sum(1)
+    seq_kl = torch.where(m, kl, z).sum(1)
     return [
         ("kl_sign", "your KL penalty has the wrong sign: each response token gets -beta * (log pi - log pi_ref)",
          lambda: torch.where(m, beta * kl, z) + score_at(last, has)),
@@ -151,6 +155,16 @@ def rewards_mistakes(call: Call):
         ("score_end", "you put the score at the last position of the row; it belongs at the last token "
                       "where mask is 1 (padding follows it)",
          lambda: base + score_at(torch.full_like(last, kl.shape[1] - 1), has)),
+        ("score_at_length", "you put the score at index mask.sum() - 1; that is the last response token only "
+                            "when the response starts at position 0, but the prompt comes first: use the last "
+                            "position where mask is 1", lambda: base + score_at(length - 1, has)),
+        ("score_replaces_kl", "at the last response token you replaced the KL penalty by the score; that token "
+                              "gets both: -beta * kl + score",
+         lambda: torch.where(m & (torch.arange(m.shape[1]) == last[:, None]), scores.double()[:, None].expand_as(kl),
+                             base)),
+        ("sequence_kl", "you put the whole sequence's KL penalty on the last token; every response token pays its "
+                        "own -beta * (log pi - log pi_ref)",
+         lambda: score_at(last, has, scores.double() - beta * seq_kl)),
         ("score_everywhere", "you added the score at every response token; it is added once, at the last one",
          lambda: base + torch.where(m, scores.double()[:, None].expand_as(kl), z)),
         ("no_mask", "prompt and padding positions must get exactly 0 reward (apply the mask to the KL term)",
@@ -185,7 +199,7 @@ def test_rlhf_rewards_padding(sub, dev):
 @pytest.mark.function("rlhf_rewards")
 @pytest.mark.points(1.5)
 def test_rlhf_rewards_edge_rows(sub, dev):
-    """empty responses, responses touching either end, bool masks, beta = 0"""
+    """empty responses, responses touching either end, bool masks, beta = 0, float64 log-probs"""
     B, T = 5, 7
     lengths = [0, 7, 3, 1, 2]
     starts = [2, 0, 4, 6, 0]
@@ -197,6 +211,11 @@ def test_rlhf_rewards_edge_rows(sub, dev):
         Call(scores, lp, rl, mask, 0.0, label="beta=0"),
     ]
     compare(sub, dev, M, "rlhf_rewards", calls, ref.rlhf_rewards, mistakes=rewards_mistakes)
+    # the rewards have the dtype of log_probs (float32 scores included), not the default float32
+    s3, lp3, rl3, m3 = batch(4, 7)
+    compare(sub, dev, M, "rlhf_rewards",
+            [Call(s3, lp3.double(), rl3.double(), m3, 0.2, label="float64 log-probs: the rewards have their dtype")],
+            ref.rlhf_rewards, dtype="float64", mistakes=rewards_mistakes)
 
 
 @pytest.mark.function("rlhf_rewards")
@@ -232,10 +251,24 @@ def _adv_variant(rewards, values, mask, lam, *, cut=True, gamma=1.0, use_lam=Tru
     return adv, ret
 
 
+def _normalized(adv, mask):
+    m = mask.bool()
+    a = adv[m]
+    out = (adv - a.mean()) / (a.std() + 1e-8)
+    return torch.where(m, out, torch.zeros_like(out))
+
+
 def adv_mistakes(call: Call):
     rewards, values, mask = call.args[:3]
     lam = call.args[3] if len(call.args) > 3 else call.kwargs.get("lam", 0.95)
+    right = lambda: _adv_variant(rewards, values, mask, lam)  # noqa: E731
     return [
+        ("returns_reward_to_go", "your returns are the reward-to-go; the value targets are returns = advantages "
+                                 "+ values (the lambda-return)",
+         lambda: (right()[0], _adv_variant(rewards, values, mask, 1.0)[0] + torch.where(
+             mask.bool(), values.double(), torch.zeros_like(values.double())))),
+        ("normalized", "you normalised the advantages; token_advantages returns them as computed (no "
+                       "normalisation here)", lambda: (_normalized(right()[0], mask), right()[1])),
         ("bootstrap_past_end", "your advantages bootstrap from the position after the last response token; "
                                "the episode ends there (done), so V after it is 0",
          lambda: _adv_variant(rewards, values, mask, lam, cut=False)),
@@ -269,10 +302,15 @@ def test_token_advantages_random(sub, dev):
 @pytest.mark.function("token_advantages")
 @pytest.mark.points(1)
 def test_token_advantages_lambda_edges(sub, dev):
-    """lam = 0 gives the TD errors; lam = 1 gives reward-to-go minus value"""
+    """lam = 0 gives the TD errors; lam = 1 gives reward-to-go minus value; float64 rewards keep their dtype"""
     calls = [_adv_call(5, 8, 0.0), _adv_call(5, 8, 1.0)]
     compare(sub, dev, M, "token_advantages", calls, ref.token_advantages, outputs=("0", "1"),
             labels=("advantages", "returns"), mistakes=adv_mistakes)
+    c = _adv_call(4, 7, 0.9)
+    c64 = Call(c.args[0].double(), c.args[1].double(), c.args[2], c.args[3],
+               label=c.label + ", float64: the outputs have the dtype of rewards")
+    compare(sub, dev, M, "token_advantages", [c64], ref.token_advantages, outputs=("0", "1"),
+            labels=("advantages", "returns"), dtype="float64", mistakes=adv_mistakes)
 
 
 @pytest.mark.function("token_advantages")
