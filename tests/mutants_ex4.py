@@ -12,6 +12,8 @@ _CLIPPED = "clipped = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advan
 _OBJ = "return unclipped, clipped, torch.minimum(unclipped, clipped)"
 _ACTIVE = "return ((advantages > 0) & (ratio > 1.0 + clip_eps)) | ((advantages < 0) & (ratio < 1.0 - clip_eps))"
 _LOSS_OBJ = "_, _, objective = clipped_surrogate(ratio, advantages.detach(), clip_eps)"
+_UNCLIPPED = "unclipped = ratio * advantages"
+_LOSS_RET = "return -objective.mean()"
 
 MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- probability_ratio
@@ -30,6 +32,9 @@ MUTANTS: list[Mutant] = [
     Mutant("ex4_ratio_of_probs_detached_new", M, _RATIO,
            "return torch.exp(new_log_probs.detach() - old_log_probs.detach())",
            "probability_ratio", "no gradient reaches new_log_probs", also=_LOSS),
+    Mutant("ex4_ratio_cast_float32", M, _RATIO,
+           "return torch.exp(new_log_probs - old_log_probs.detach()).float()",
+           "probability_ratio", "expected float64", also=_LOSS),
     # ---------------------------------------------------------------- clipped_surrogate
     Mutant("ex4_surr_max", M, _OBJ,
            "return unclipped, clipped, torch.maximum(unclipped, clipped)",
@@ -59,6 +64,32 @@ MUTANTS: list[Mutant] = [
     Mutant("ex4_surr_objective_unclipped_grad", M, _OBJ,
            "return unclipped, clipped, unclipped + (torch.minimum(unclipped, clipped) - unclipped).detach()",
            "clipped_surrogate", "zero gradient", also=_LOSS),
+    Mutant("ex4_surr_float32_buffer", M, _OBJ,
+           "objective = torch.zeros(ratio.shape)\n"
+           "    objective[:] = torch.minimum(unclipped, clipped)\n"
+           "    return unclipped, clipped, objective",
+           "clipped_surrogate", "expected float64", also=_LOSS),
+    Mutant("ex4_surr_advantages_detached", M, _UNCLIPPED,
+           "advantages = advantages.detach()  # A is data\n    unclipped = ratio * advantages",
+           "clipped_surrogate", "no gradient reaches the advantages"),
+    Mutant("ex4_surr_log_ratio_clip", M, _CLIPPED,
+           "clipped = torch.exp(torch.clamp(torch.log(ratio), -clip_eps, clip_eps)) * advantages",
+           "clipped_surrogate", "clipped the log-ratio", also=_LOSS),
+    Mutant("ex4_surr_bounds_swapped", M, _CLIPPED,
+           "clipped = torch.clamp(ratio, 1.0 + clip_eps, 1.0 - clip_eps) * advantages",
+           "clipped_surrogate", "clamp bounds are wrong", also=_LOSS),
+    Mutant("ex4_surr_upper_bound_only", M, _CLIPPED,
+           "clipped = torch.clamp(ratio, max=1.0 + clip_eps) * advantages",
+           "clipped_surrogate", "clamp bounds are wrong", also=_LOSS),
+    Mutant("ex4_surr_clamp_in_place", M, _CLIPPED,
+           "clipped = ratio.clamp_(1.0 - clip_eps, 1.0 + clip_eps) * advantages",
+           "clipped_surrogate", "in place", also=_LOSS),
+    Mutant("ex4_surr_objective_clipped_only", M, _OBJ,
+           "return unclipped, clipped, torch.minimum(clipped, clipped)",
+           "clipped_surrogate", also=_LOSS),
+    Mutant("ex4_surr_hardcoded_eps", M, _CLIPPED,
+           "clipped = torch.clamp(ratio, 0.8, 1.2) * advantages",
+           "clipped_surrogate", also=_LOSS),
     # ---------------------------------------------------------------- clip_active
     Mutant("ex4_active_abs", M, _ACTIVE,
            "return (ratio - 1.0).abs() > clip_eps",
@@ -81,6 +112,15 @@ MUTANTS: list[Mutant] = [
     Mutant("ex4_active_one_side", M, _ACTIVE,
            "return (advantages > 0) & (ratio > 1.0 + clip_eps)",
            "clip_active", "one of the two cases"),
+    Mutant("ex4_active_log_band", M, _ACTIVE,
+           "return ((advantages > 0) & (ratio.log() > clip_eps)) | ((advantages < 0) & (ratio.log() < -clip_eps))",
+           "clip_active", "log-ratio"),
+    Mutant("ex4_active_terms_differ", M, _ACTIVE,
+           "return torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages != ratio * advantages",
+           "clip_active"),
+    Mutant("ex4_active_advantage_times_ratio", M, _ACTIVE,
+           "return advantages * (ratio - 1.0) > clip_eps",
+           "clip_active"),
     # ---------------------------------------------------------------- ppo_policy_loss
     Mutant("ex4_loss_plus", M, "return -objective.mean()", "return objective.mean()",
            "ppo_policy_loss", "loss is its negative", also=_TRAIN),
@@ -104,6 +144,25 @@ MUTANTS: list[Mutant] = [
            "ratio = probability_ratio(new_log_probs, old_log_probs)",
            "ratio = torch.exp(old_log_probs.detach() - new_log_probs)",
            "ppo_policy_loss", "pi_old / pi_new", also=_TRAIN),
+    Mutant("ex4_loss_cast_float32", M, _LOSS_RET, "return -objective.mean().float()",
+           "ppo_policy_loss", "expected float64", also=_TRAIN),
+    Mutant("ex4_loss_divide_by_len", M, _LOSS_RET, "return -objective.sum() / len(objective)",
+           "ppo_policy_loss", "len(objective)", also=_TRAIN),
+    Mutant("ex4_loss_mean_first_dim", M, _LOSS_RET, "return -objective.mean(dim=0)",
+           "ppo_policy_loss", "has shape", also=_TRAIN),
+    Mutant("ex4_loss_clipped_term_only", M, _LOSS_OBJ,
+           "_, objective, _ = clipped_surrogate(ratio, advantages.detach(), clip_eps)",
+           "ppo_policy_loss", also=_TRAIN),
+    Mutant("ex4_loss_zero_where_clipped", M, _LOSS_OBJ,
+           _LOSS_OBJ + "\n    objective = torch.where(clip_active(ratio, advantages, clip_eps), "
+           "torch.zeros_like(objective), objective)",
+           "ppo_policy_loss", also=_TRAIN),
+    Mutant("ex4_loss_normalizes_advantages", M, _LOSS_OBJ,
+           "advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)\n    " + _LOSS_OBJ,
+           "ppo_policy_loss", also=_TRAIN),
+    Mutant("ex4_loss_hardcoded_eps", M, _LOSS_OBJ,
+           "_, _, objective = clipped_surrogate(ratio, advantages.detach(), 0.2)",
+           "ppo_policy_loss", also=_TRAIN),
     # ---------------------------------------------------------------- train_ppo (given code; seed handling)
     Mutant("ex4_train_no_seed_everything", M,
            "    seed_everything(seed)\n    gen = torch.Generator(device=device).manual_seed(seed)",

@@ -2,9 +2,11 @@
 
 Each variant replaces the solution regions of solutions/ex4_ppo.py with other
 correct code (a ratio of probabilities, max/min or where instead of clamp and
-minimum, min(a, b) = a - relu(a - b), the per-sign form of the objective, a
-mask from comparing the two terms, float64 internally, Python loops) and must
-pass every non-learning test of the hidden suite.
+minimum, min(a, b) = a - relu(a - b) or (a + b - |a - b|) / 2, the per-sign
+form of the objective, a mask from comparing the two terms or from
+sign(A) * (r - 1) > eps, a stability clamp on the log-ratio, float64
+internally, Python loops) and must pass every non-learning test of the
+hidden suite.
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ RELU64 = {
 PER_SIGN_LOOPS = {
     "probability_ratio": """
         old = old_log_probs.detach().clone()
-        return torch.exp(new_log_probs - old)
+        return torch.exp(new_log_probs) * torch.exp(-old)
     """,
     "clipped_surrogate": """
         unclipped = ratio * advantages
@@ -95,6 +97,36 @@ PER_SIGN_LOOPS = {
 }
 
 
+SIGN_BAND = {
+    "probability_ratio": """
+        # a stability clamp on the log-ratio (never active for the ratios PPO sees), then exp
+        log_ratio = torch.clamp(new_log_probs - old_log_probs.detach(), min=-30.0, max=30.0)
+        return torch.exp(log_ratio)
+    """,
+    "clipped_surrogate": """
+        hi = torch.full_like(ratio, 1.0 + clip_eps)
+        lo = torch.full_like(ratio, 1.0 - clip_eps)
+        clipped_ratio = torch.where(ratio > hi, hi, torch.where(ratio < lo, lo, ratio))
+        unclipped = ratio * advantages
+        clipped = clipped_ratio * advantages
+        objective = 0.5 * (unclipped + clipped - (unclipped - clipped).abs())  # min(a, b)
+        return unclipped, clipped, objective
+    """,
+    "clip_active": """
+        # the sign of A says which side of the band stops the sample (A = 0: never)
+        return torch.sign(advantages.detach()) * (ratio.detach() - 1.0) > clip_eps
+    """,
+    "ppo_policy_loss": """
+        dtype = new_log_probs.dtype
+        r = torch.exp(new_log_probs.double() - old_log_probs.detach().double()).to(dtype)  # float64 inside
+        A = advantages.detach()
+        mask = clip_active(r, A, clip_eps)
+        objective = torch.where(mask, torch.clamp(r, 1 - clip_eps, 1 + clip_eps).detach() * A, r * A)
+        return (-objective).mean()
+    """,
+}
+
+
 def with_regions(bodies: dict[str, str]) -> str:
     """The reference module with the solution region of each named function replaced."""
     src = (ROOT / "solutions" / f"{MODULE}.py").read_text()
@@ -107,7 +139,8 @@ def with_regions(bodies: dict[str, str]) -> str:
     return src
 
 
-@pytest.mark.parametrize("variant", [WHERE, RELU64, PER_SIGN_LOOPS], ids=["where", "relu_float64", "per_sign_loops"])
+@pytest.mark.parametrize("variant", [WHERE, RELU64, PER_SIGN_LOOPS, SIGN_BAND],
+                         ids=["where", "relu_float64", "per_sign_loops", "sign_band"])
 def test_correct_variants_get_full_marks(variant, tmp_path):
     folder = make_submission(tmp_path / "sub", {f"{MODULE}.py": with_regions(variant)})
     report = grade(folder, [MODULE], jobs=1, skip_learning=True)

@@ -28,6 +28,9 @@ def _f32(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float32)
 
 
+F64 = "float64 inputs: the result keeps their dtype"  # label of the float64 calls
+
+
 def away_from_bounds(r: np.ndarray, eps: float) -> np.ndarray:
     """Push ratios that fall within MARGIN of 1 +- eps out to 2 * MARGIN."""
     r = np.array(r, dtype=np.float64)
@@ -61,6 +64,22 @@ def quadrant_batch(eps: float, per: int = 3):
                     r = 1 + rng.uniform(-eps + 0.01, eps - 0.01)
                 rs.append(r)
                 advs.append(sign * rng.uniform(0.1, 3.0))
+    order = rng.permutation(len(rs))
+    return _f32(np.array(rs)[order]), _f32(np.array(advs)[order])
+
+
+def near_bounds_batch(eps: float, per: int = 2):
+    """Ratios just outside and just inside each bound 1 +- eps (2 * MARGIN to 0.015 away), every sign of A.
+
+    They separate the band [1 - eps, 1 + eps] from look-alikes such as [exp(-eps), exp(eps)].
+    """
+    rs, advs = [], []
+    for b in (1.0 - eps, 1.0 + eps):
+        for side in (1.0, -1.0):
+            for sign in (1.0, -1.0, 0.0):
+                for _ in range(per):
+                    rs.append(b + side * rng.uniform(2 * MARGIN, 0.015))
+                    advs.append(sign * rng.uniform(0.1, 3.0))
     order = rng.permutation(len(rs))
     return _f32(np.array(rs)[order]), _f32(np.array(advs)[order])
 
@@ -124,6 +143,9 @@ def surrogate_mistakes(call: Call):
         ("bounds_shifted", clamp_msg, lambda: _surrogate(r, a, eps, clip=lambda r, e: (r - 1).clamp(-e, e))),
         ("no_adv", "your clipped term forgot the advantage: clipped = clamp(ratio, 1 - eps, 1 + eps) * A",
          lambda: _no_adv(r, a, eps)),
+        ("log_clip", "you clipped the log-ratio to [-eps, eps], i.e. the ratio to [exp(-eps), exp(eps)]: clip the "
+                     "ratio itself to [1 - eps, 1 + eps]",
+         lambda: _surrogate(r, a, eps, clip=lambda r, e: r.log().clamp(-e, e).exp())),
     ]
 
 
@@ -164,6 +186,9 @@ def active_mistakes(call: Call):
                        "and where A < 0 and r < 1 - eps", lambda: (a > 0) & (r > 1 + eps)),
         ("lower_only", "you only flag one of the two cases: clipping is active where A > 0 and r > 1 + eps, "
                        "and where A < 0 and r < 1 - eps", lambda: (a < 0) & (r < 1 - eps)),
+        ("log_band", "you compared the log-ratio with +-eps (a band [exp(-eps), exp(eps)]): the band is on the "
+                     "ratio itself, A > 0 and r > 1 + eps, or A < 0 and r < 1 - eps",
+         lambda: ((a > 0) & (r.log() > eps)) | ((a < 0) & (r.log() < -eps))),
     ]
 
 
@@ -192,6 +217,8 @@ def loss_mistakes(call: Call):
          lambda: _loss(new, old, a, eps, ratio=lambda n, o: n - o)),
         ("plus_max", "PPO maximizes the surrogate, so the loss is its negative: return -mean(objective)",
          lambda: _loss(new, old, a, eps, sign=1.0, reduce=torch.maximum)),
+        ("len", "you divided the sum by len(objective) = T: for a [T, N] batch the mean is over all T * N "
+                "entries (use .mean())", lambda: _loss(new, old, a, eps, mean=False) / new.shape[0]),
     ]
 
 
@@ -207,6 +234,9 @@ def test_ratio_values(sub, dev):
     same = _f32(-rng.exponential(size=(6, 3)) - 0.1)
     calls.append(Call(same, same.clone(), label="new == old"))
     compare(sub, dev, M, "probability_ratio", calls, ref.probability_ratio, mistakes=ratio_mistakes)
+    new, old = log_probs_for(random_ratios((6, 4), 0.2, spread=0.7))
+    compare(sub, dev, M, "probability_ratio", [Call(new.double(), old.double(), label=F64)], ref.probability_ratio,
+            dtype="float64", mistakes=ratio_mistakes)
 
 
 @pytest.mark.function("probability_ratio")
@@ -232,6 +262,8 @@ def test_surrogate_quadrants(sub, dev):
     for eps in (0.2, 0.1, 0.3):
         r, a = quadrant_batch(eps)
         calls.append(Call(r, a, eps, label=f"eps={eps}"))
+    r, a = near_bounds_batch(0.2)
+    calls.append(Call(r, a, 0.2, label="ratios just inside / outside the band, eps=0.2"))
     compare(sub, dev, M, "clipped_surrogate", calls, ref.clipped_surrogate, outputs=SURR_PATHS,
             labels=SURR_LABELS, mistakes=surrogate_mistakes)
 
@@ -249,16 +281,22 @@ def test_surrogate_random(sub, dev):
     calls.append(Call(r, _f32(random_advantages((10, 2))), 0.2, label="every ratio inside the band"))
     compare(sub, dev, M, "clipped_surrogate", calls, ref.clipped_surrogate, outputs=SURR_PATHS,
             labels=SURR_LABELS, mistakes=surrogate_mistakes)
+    r, a = _f32(random_ratios((8, 3), 0.2)).double(), _f32(random_advantages((8, 3))).double()
+    compare(sub, dev, M, "clipped_surrogate", [Call(r, a, 0.2, label=F64)], ref.clipped_surrogate,
+            outputs=SURR_PATHS, labels=SURR_LABELS, dtype="float64", mistakes=surrogate_mistakes)
 
 
 @pytest.mark.function("clipped_surrogate")
 @pytest.mark.points(1.5)
 def test_surrogate_gradient_terms(sub, dev):
-    """gradients of unclipped (A) and clipped (A inside the band, 0 outside) w.r.t. the ratio"""
+    """gradients w.r.t. the ratio (unclipped: A; clipped: A inside the band, else 0) and A (r; clip(r))"""
     r, a = quadrant_batch(0.2, per=4)
     for i, path in enumerate(("0", "1")):
         gradients(sub, dev, M, "clipped_surrogate", Call(r, a, 0.2), ref.clipped_surrogate,
-                  expect={0: True}, outputs=(path,), names={0: f"the ratio (through {SURR_LABELS[i]})"}, seed=i)
+                  expect={0: True, 1: True}, outputs=(path,),
+                  names={0: f"the ratio (through {SURR_LABELS[i]})",
+                         1: f"the advantages (through {SURR_LABELS[i]}; the docstring asks for it when they carry "
+                            f"a graph: detach them in ppo_policy_loss, not here)"}, seed=i)
 
 
 @pytest.mark.function("clipped_surrogate")
@@ -290,6 +328,9 @@ def test_clip_active_quadrants(sub, dev):
     for eps in (0.2, 0.1, 0.3):
         r, a = quadrant_batch(eps)
         calls.append(Call(r, a, eps, label=f"eps={eps}"))
+    for eps in (0.2, 0.3):
+        r, a = near_bounds_batch(eps)
+        calls.append(Call(r, a, eps, label=f"ratios just inside / outside the band, eps={eps}"))
     compare(sub, dev, M, "clip_active", calls, ref.clip_active, dtype="bool", mistakes=active_mistakes)
 
 
@@ -304,6 +345,8 @@ def test_clip_active_random(sub, dev):
         calls.append(Call(r, a, eps, label=f"shape {list(shape)}, eps={eps}"))
     r = _f32(random_ratios((25,), 0.2))
     calls.append(Call(r, _f32(random_advantages((25,))), 0.2, requires_grad=(0,), label="ratio.requires_grad"))
+    r = _f32(random_ratios((6, 5), 0.2)).double()
+    calls.append(Call(r, _f32(random_advantages((6, 5))).double(), 0.2, label="float64 inputs"))
     compare(sub, dev, M, "clip_active", calls, ref.clip_active, dtype="bool", mistakes=active_mistakes)
 
 
@@ -337,6 +380,9 @@ def test_loss_special(sub, dev):
     n3, o3, a3 = loss_batch((12, 2), 0.2)
     calls.append(Call(n3, o3, a3, 0.2, requires_grad=(0, 1, 2), label="all inputs require grad"))
     compare(sub, dev, M, "ppo_policy_loss", calls, ref.ppo_policy_loss, mistakes=loss_mistakes)
+    n4, o4, a4 = loss_batch((10, 3), 0.2)
+    compare(sub, dev, M, "ppo_policy_loss", [Call(n4.double(), o4.double(), a4.double(), 0.2, label=F64)],
+            ref.ppo_policy_loss, dtype="float64", mistakes=loss_mistakes)
 
 
 @pytest.mark.function("ppo_policy_loss")
