@@ -450,8 +450,10 @@ def test_train_ppo_solves_cartpole(sub, dev):
     """solves CartPole-v1: the greedy policy averages >= 475 on new episodes within 50k environment steps"""
     means = []
     for seed in LEARN_SEEDS:
-        res = sub.call(M, "train_ppo", env_id="CartPole-v1", total_steps=LEARN_STEPS, seed=seed, device=dev,
-                       timeout=120)
+        # seed goes in the kwargs of a Case: sub.call(..., seed=...) would take it as the worker's torch seed
+        # and train_ppo would run with its default seed every time
+        (res,) = sub.call_many(M, "train_ppo", [Case((), dict(env_id="CartPole-v1", total_steps=LEARN_STEPS,
+                                                              seed=seed, device=dev))], timeout=120)
         _require_train_ok(res)
         if not _curve(res):
             raise CheckFailed("train_ppo(): episode_returns is empty: record the return of every finished episode")
