@@ -6,11 +6,13 @@ student's code. The result is a plain dict (see ``report.py`` for its shape).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,13 +39,93 @@ def available_exercises() -> list[str]:
     return [name for name in EXERCISES if (SUITES / f"test_{name}.py").is_file()]
 
 
+def _suite_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(KIT_ROOT)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin (hypothesis' alone costs 2 s)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+class _SuiteServer:
+    """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its threads."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT),
+                                     env=_suite_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        first = self.proc.stdout.readline()
+        if not first or not json.loads(first).get("ready"):
+            self.proc.kill()
+            raise GraderError("the suite server did not start")
+        self.lock = threading.Lock()
+        self.done: dict[str, tuple[threading.Event, list]] = {}
+        self.counter = itertools.count()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            msg = json.loads(line)
+            with self.lock:
+                event, box = self.done.get(msg["id"], (None, None))
+            if event is not None:
+                box.append(msg["rc"])
+                event.set()
+        with self.lock:  # the server is gone: wake every waiter
+            for event, _ in self.done.values():
+                event.set()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, args: list[str], log: Path, timeout: float) -> int | None:
+        """The suite's exit code, or None on timeout (its process group is killed)."""
+        rid = f"r{next(self.counter)}"
+        event, box = threading.Event(), []
+        with self.lock:
+            self.done[rid] = (event, box)
+            self.proc.stdin.write((json.dumps({"id": rid, "args": args, "log": str(log),
+                                               "cwd": str(KIT_ROOT)}) + "\n").encode())
+            self.proc.stdin.flush()
+        finished = event.wait(timeout)
+        with self.lock:
+            self.done.pop(rid, None)
+            if not finished:
+                self.proc.stdin.write((json.dumps({"kill": rid}) + "\n").encode())
+                self.proc.stdin.flush()
+        if not finished:
+            return None
+        if not box:
+            raise GraderError("the suite server stopped")
+        return box[0]
+
+
+_server: _SuiteServer | None = None
+_server_lock = threading.Lock()
+
+
+def _get_server() -> _SuiteServer | None:
+    """The shared suite server (started on first use), or None where it cannot run (then: a fresh pytest)."""
+    global _server
+    if not hasattr(os, "fork") or os.environ.get("RLKIT_NO_SUITE_SERVER"):
+        return None
+    with _server_lock:
+        if _server is None or not _server.alive():
+            try:
+                _server = _SuiteServer()
+            except (OSError, ValueError, GraderError):
+                _server = None
+        return _server
+
+
 def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: float,
                skip_learning: bool = False) -> dict:
     suite = SUITES / f"test_{name}.py"
     with tempfile.TemporaryDirectory(prefix="rlkit-results-") as tmp:
         out = Path(tmp) / "results.json"
-        cmd = [
-            sys.executable, "-m", "pytest", str(suite),
+        args = [
+            str(suite),
             "-p", "autograder.plugin", "-p", "no:cacheprovider", "--noconftest",
             "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
             "-q", "--no-header", "-rN", "--tb=no",
@@ -51,22 +133,30 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
             "--results-json", str(out), "--sandbox-mode", sandbox, "--graded-module", name,
         ]
         if skip_learning:
-            cmd += ["-m", "not learning"]
+            args += ["-m", "not learning"]
         elif name in TRAINING_EXERCISES:
-            cmd += ["--preload-optim"]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(KIT_ROOT)
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin (hypothesis' alone costs 2 s)
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env.pop("PYTHONSTARTUP", None)
+            args += ["--preload-optim"]
         t0 = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, cwd=str(KIT_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
+        server = _get_server()
+        if server is not None:
+            log = Path(tmp) / "pytest.log"
+            try:
+                rc = server.run(args, log, timeout)
+            except (OSError, GraderError):  # the server died: this run goes the slow way
+                server, rc = None, None
+            else:
+                if rc is None:
+                    return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
+                output = log.read_text(errors="replace") if log.exists() else ""
+        if server is None:
+            try:
+                proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(KIT_ROOT), env=_suite_env(),
+                                      capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
+            rc, output = proc.returncode, proc.stdout + proc.stderr
         if not out.exists():
-            tail = (proc.stdout + proc.stderr)[-1500:]
-            return {"name": name, "error": f"the {name} suite could not run (pytest exit {proc.returncode}): {tail}"}
+            return {"name": name, "error": f"the {name} suite could not run (pytest exit {rc}): {output[-1500:]}"}
         data = json.loads(out.read_text())
         data["name"] = name
         data["wall_seconds"] = time.monotonic() - t0

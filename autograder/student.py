@@ -238,8 +238,10 @@ class Submission:
         return (self.path / f"{module}.py").is_file()
 
     def call(self, module: str, function: str, *args, timeout: float = 20, grad_weights=None,
-             seed=None, limits: Limits | None = None, **kwargs) -> CallResult:
-        return self.call_many(module, function, [Case(args, kwargs, grad_weights, seed)],
+             torch_seed=None, limits: Limits | None = None, **kwargs) -> CallResult:
+        """One case. Every other keyword goes to the student's function (``seed=`` included);
+        ``torch_seed`` seeds the worker's global torch RNG right before the call."""
+        return self.call_many(module, function, [Case(args, kwargs, grad_weights, torch_seed)],
                               timeout=timeout, limits=limits)[0]
 
     def call_many(self, module: str, function: str, cases: list[Case], timeout: float = 20,
