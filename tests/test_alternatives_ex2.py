@@ -2,8 +2,9 @@
 
 Each variant replaces the solution regions of solutions/ex2_reinforce.py with
 other correct code (Gumbel-max or inverse-CDF sampling, torch.distributions,
-hand-written returns, the sample standard deviation, loops written another
-way) and must pass every non-learning test of the hidden suite.
+float64 log(softmax), hand-written or reverse-cumsum returns, the sample
+standard deviation, zero_grad after the step, loops written another way) and
+must pass every non-learning test of the hidden suite.
 """
 from __future__ import annotations
 
@@ -103,6 +104,51 @@ INVERSE_CDF = {
     """,
 }
 
+# float64 log(softmax) cast back, an einsum loss, a while-True loop over a batch of one, and the
+# reverse-cumsum trick for the returns with zero_grad after the step
+FLOAT64 = {
+    "sample_action": """
+        p = torch.softmax(logits.double(), dim=-1)
+        flat = p.detach().reshape(-1, logits.shape[-1])
+        actions = torch.multinomial(flat, 1, replacement=True, generator=generator).view(logits.shape[:-1])
+        log_probs = torch.log(p).gather(-1, actions.unsqueeze(-1)).squeeze(-1).to(logits.dtype)
+        return actions, log_probs
+    """,
+    "reinforce_loss": """
+        return -torch.einsum("...,...->", log_probs, returns.detach()) / log_probs.numel()
+    """,
+    "collect_episode": """
+        import numpy as np
+
+        while True:
+            x = torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(device)
+            a, lp = sample_action(policy(x[None])[0], generator)
+            observations.append(x)
+            actions.append(a)
+            log_probs.append(lp)
+            obs, r, term, trunc, _ = env.step(int(a.item()))
+            rewards.append(r)
+            if term or trunc:
+                break
+    """,
+    "reinforce_update": """
+        r = episode.rewards.double()
+        if gamma > 0:
+            disc = gamma ** torch.arange(r.shape[0], dtype=torch.float64, device=r.device)
+            G = torch.flip(torch.cumsum(torch.flip(r * disc, [0]), 0), [0]) / disc
+        else:
+            G = r.clone()
+        G = G.to(episode.rewards.dtype)
+        if normalize_returns:
+            G = (G - G.mean()) / (G.std(unbiased=False) + 1e-8)
+        loss = reinforce_loss(episode.log_probs, G)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()  # after the step: the next update starts from clean gradients too
+        return float(loss.detach())
+    """,
+}
+
 
 def with_regions(bodies: dict[str, str]) -> str:
     """The reference module with the solution region of each named function replaced."""
@@ -116,7 +162,7 @@ def with_regions(bodies: dict[str, str]) -> str:
     return src
 
 
-@pytest.mark.parametrize("variant", [GUMBEL, INVERSE_CDF], ids=["gumbel", "inverse_cdf"])
+@pytest.mark.parametrize("variant", [GUMBEL, INVERSE_CDF, FLOAT64], ids=["gumbel", "inverse_cdf", "float64"])
 def test_correct_variants_get_full_marks(variant, tmp_path):
     folder = make_submission(tmp_path / "sub", {f"{MODULE}.py": with_regions(variant)})
     report = grade(folder, [MODULE], jobs=1, skip_learning=True)

@@ -3,7 +3,8 @@
 Each alternative replaces the solution regions of solutions/ex3_baseline.py with
 another correct body (vectorised instead of loops, torch.where / bool masks,
 F.mse_loss, torch.distributions, a different variance formula, the sample std
-in the standardisation, separate backward passes...). The learning test is
+in the standardisation, separate backward passes, float64 GAE cast back,
+torch.cov, zero_grad after the steps...). The learning test is
 skipped (the reference run covers it).
 """
 from __future__ import annotations
@@ -185,7 +186,69 @@ MATRIX = {
 }
 
 
-@pytest.mark.parametrize("bodies", [VECTORISED, MATRIX], ids=["vectorised", "matrix"])
+# no_grad blocks, mean of row means, float64 GAE cast back, ~bool masks, the trace of torch.cov,
+# critic stepped first with its own backward, zero_grad after the steps
+FLOAT64 = {
+    "advantages": """
+    with torch.no_grad():
+        return returns - values
+""",
+    "value_loss": """
+    return torch.square(targets.detach() - values).mean(dim=-1).mean()
+""",
+    "reinforce_baseline_loss": """
+    critic = torch.mean((returns.detach() - values) ** 2)
+    actor = torch.mean(-log_probs * advantages(returns, values))
+    return actor, critic
+""",
+    "td_errors": """
+    alive = (~dones.bool()).to(values.dtype)
+    return -values + rewards + gamma * alive * next_values.detach()
+""",
+    "compute_gae": """
+    v = values.detach().double()
+    r = rewards.detach().double()
+    alive = (~dones.bool()).double()
+    boot = torch.broadcast_to(last_value.detach().double(), v[0].shape)
+    nxt = torch.cat([v[1:], boot.unsqueeze(0)], dim=0)
+    delta = r + gamma * alive * nxt - v
+    out, acc = [], torch.zeros_like(v[0])
+    for d_t, a_t in zip(delta.flip(0), alive.flip(0)):
+        acc = d_t + gamma * lam * a_t * acc
+        out.append(acc)
+    adv = torch.stack(out[::-1]).to(values.dtype)
+    return adv, (adv.double() + v).to(values.dtype)
+""",
+    "gradient_variance": """
+    rows = []
+    for i in range(E):
+        logp = policy(observations[i]).log_softmax(dim=-1)
+        chosen = torch.take_along_dim(logp, actions[i].long()[:, None], dim=-1)[:, 0]
+        w = returns[i] if baselines is None else returns[i] - baselines[i]
+        rows.append(flat_grad((chosen * w.detach()).sum(), params))
+    G = torch.stack(rows).double()  # [E, P]
+    return torch.cov(G.T, correction=1).diagonal().sum().to(rows[0].dtype).detach()
+""",
+    "actor_critic_update": """
+    V = value_net(episode.observations)
+    dones = torch.zeros_like(V)  # the episode ends at T anyway: bootstrap from last_value = 0
+    adv, ret = compute_gae(episode.rewards, V, dones, torch.tensor(0.0), gamma, lam)
+    if normalize_advantages:
+        adv = (adv - adv.mean()) / (adv.std(correction=0) + 1e-8)
+    v_loss = value_loss(V, ret)
+    v_loss.backward()
+    value_optimizer.step()
+    value_optimizer.zero_grad()
+    p_loss = reinforce_loss(episode.log_probs, adv)
+    p_loss.backward()
+    policy_optimizer.step()
+    policy_optimizer.zero_grad()
+    return float(p_loss.detach()), float(v_loss.detach())
+""",
+}
+
+
+@pytest.mark.parametrize("bodies", [VECTORISED, MATRIX, FLOAT64], ids=["vectorised", "matrix", "float64"])
 def test_alternative_gets_full_marks(bodies, tmp_path):
     folder = make_submission(tmp_path / "sub", {"ex3_baseline.py": with_bodies(bodies)})
     report = grade(folder, ["ex3_baseline"], jobs=1, skip_learning=True)

@@ -64,6 +64,9 @@ def _check_actions(leaf, logits: torch.Tensor, dev: str, ctx: str = "", what: st
         if got == want + [1]:
             raise CheckFailed(f"{what}(): actions have shape {got}, expected {want}{c}: drop the trailing "
                               f"dimension of size 1 (squeeze it)")
+        if 1 in want and got == [n for n in want if n != 1]:
+            raise CheckFailed(f"{what}(): actions have shape {got}, expected {want}{c}: a plain .squeeze() also "
+                              f"drops batch dimensions of size 1; squeeze only the last dimension (squeeze(-1))")
         raise CheckFailed(f"{what}(): actions have shape {got}, expected {want} (logits.shape[:-1]){c}")
     if leaf.dtype != "int64":
         raise CheckFailed(f"{what}(): actions have dtype {leaf.dtype}, expected int64 (torch.long) action "
@@ -108,6 +111,17 @@ def _check_log_probs(leaf, logits: torch.Tensor, actions: np.ndarray, dev: str, 
     if list(leaf.array.shape) == list(logits.shape) and logits.shape[-1] > 1:
         raise CheckFailed(f"{what}(): log_probs has the shape of the logits: return only the log-probability of "
                           f"each sampled action (gather it with the actions), shape logits.shape[:-1]")
+    want = list(logits.shape[:-1])
+    c = f" ({ctx})" if ctx else ""
+    if 1 in want and list(leaf.array.shape) == [n for n in want if n != 1]:
+        raise CheckFailed(f"{what}(): log_probs has shape {list(leaf.array.shape)}, expected {want}{c}: a plain "
+                          f".squeeze() also drops batch dimensions of size 1; squeeze only the last dimension "
+                          f"(squeeze(-1))")
+    if (list(leaf.array.shape) == want and not np.all(np.isfinite(leaf.array))
+            and float(logits[torch.isfinite(logits)].max()) > 80.0):
+        raise CheckFailed(f"{what}(): log_probs are not finite for large logits (around 100){c}: exp(logits) "
+                          f"overflows float32 there; compute log pi(a|s) stably with torch.log_softmax (or "
+                          f"logits - torch.logsumexp(logits, -1, keepdim=True))")
     checks.assert_tensor(leaf, _log_pi(logits, actions).float(), what, device=dev, label="log_probs",
                          dtype="float32", rtol=1e-4, atol=2e-5, mistakes=_logprob_mistakes(logits, actions),
                          context=ctx)
@@ -127,12 +141,16 @@ def test_sample_action_log_probs(sub, dev):
     """returns int64 actions of shape logits.shape[:-1] and their exact log-probabilities"""
     shapes = [((7, 3), 1.0, "[B, K] = [7, 3]"), ((5,), 1.5, "[K] = [5] (no batch dimension)"),
               ((4, 3, 6), 2.0, "[T, N, K] = [4, 3, 6]"), ((2, 1), 1.0, "a single action (K = 1)"),
-              ((16, 2), 4.0, "[16, 2], large logits")]
+              ((16, 2), 4.0, "[16, 2], large logits"), ((1, 4), 1.0, "[B, K] = [1, 4] (a batch of one)"),
+              ((8, 3), 4.0, "[8, 3], logits around 100 (exp overflows float32)")]
     calls, logits_list = [], []
+    extra = np.random.default_rng(20261126)  # the later cases: the module's draws stay as they were
     for i, (shape, scale, label) in enumerate(shapes):
-        logits = f32(rng.normal(size=shape) * scale)
+        logits = f32((rng if i < 5 else extra).normal(size=shape) * scale)
         if label.endswith("large logits"):
             logits = logits + 40.0
+        elif "around 100" in label:
+            logits = logits + 100.0
         logits_list.append(logits)
         calls.append(Call(logits, generator=generator(100 + i), label=label))
     results = run(sub, M, "sample_action", calls)
@@ -648,6 +666,8 @@ UPDATE_CASES = [
     ("gamma=0.5, normalize_returns=True, random rewards", 0.5, True, [(30, False)], 3),
     ("gamma=1, normalize_returns=False", 1.0, False, [(9, True)], 4),
     ("T=1, normalize_returns=False", 0.9, False, [(1, False)], 5),
+    # every return is 1: std G = 0, and the 1e-8 of standardize keeps (G - mean G) / (std G + 1e-8) finite
+    ("gamma=0.5, rewards 0.5 then 1: every return is 1, normalize_returns=True", 0.5, True, [(10, "flat")], 8),
 ]
 UPDATE_REPEAT_CASES = [
     ("three updates in a row, gamma=0.99, normalize_returns=True", 0.99, True, [(17, True), (25, True), (9, True)], 6),
@@ -672,7 +692,11 @@ def update_policy(seed: int) -> PolicyNet:
 def update_episode(T: int, ones: bool):
     obs = f32(rng.normal(size=(T, 4)) * 0.7)
     act = torch.tensor(rng.integers(0, 2, size=T), dtype=torch.int64)
-    rew = torch.ones(T) if ones else f32(rng.normal(size=T) + 0.5)
+    if ones == "flat":  # with gamma = 0.5, G_t = 0.5 + 0.5 G_{t+1} = 1 exactly at every step
+        rew = torch.full((T,), 0.5)
+        rew[-1] = 1.0
+    else:
+        rew = torch.ones(T) if ones else f32(rng.normal(size=T) + 0.5)
     return obs, act, rew
 
 
@@ -737,7 +761,7 @@ def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str
     """None when every weight moved as expected, else the name of the first parameter that did not."""
     scale = max(float(np.abs(want[k] - start[k]).max()) for k in want) + 1e-12
     for k in want:
-        if k not in got or got[k].shape != want[k].shape:
+        if k not in got or got[k].shape != want[k].shape or not np.all(np.isfinite(got[k])):
             return k
         if np.max(np.abs((got[k] - start[k]) - (want[k] - start[k]))) > tol * scale + 1e-7:
             return k
@@ -767,7 +791,8 @@ def update_mistakes(normalize: bool, gamma: float):
     return out
 
 
-def _loss_list(leaf, n: int, what: str = "reinforce_update") -> np.ndarray:
+def _loss_list(leaf, n: int, what: str = "reinforce_update", floats: bool = True) -> np.ndarray:
+    """The returned losses; ``floats``: each must be a Python float (not a tensor)."""
     if leaf is None or leaf.kind not in ("sequence", "numbers"):
         raise CheckFailed(f"{what}() could not be checked: the driver got no losses back")
     if leaf.kind == "numbers":
@@ -776,6 +801,11 @@ def _loss_list(leaf, n: int, what: str = "reinforce_update") -> np.ndarray:
         vals = []
         for k in sorted(leaf.children, key=int):
             c = leaf.children[k]
+            if c.kind == "tensor" and floats:
+                graph = " that still carries the autograd graph" if c.requires_grad else ""
+                raise CheckFailed(f"{what}() should return the loss as a Python float, got {c.describe()}{graph}: "
+                                  f"return loss.item() (a tensor kept in the training log keeps its episode's "
+                                  f"graph alive)")
             if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
                 raise CheckFailed(f"{what}() should return the loss as a Python float, got {c.describe()}")
             vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
@@ -799,9 +829,12 @@ def check_update_cases(sub, driver_sub, specs, *, losses_only: bool = False, ste
                 where = f" ({e['where']})" if e.get("where") else ""
                 raise CheckFailed(f"{what}() is not implemented yet: it (or a function it calls) raises "
                                   f"NotImplementedError{where}")
+            if normalize and "every return is 1" in label and "nan" in res.error_text().lower():
+                raise CheckFailed(f"{what}() failed: {res.error_text()}. Every return is the same here, so "
+                                  f"std G = 0: divide by (std G + 1e-8) as standardize does ({label})")
             raise CheckFailed(f"{what}() failed: {res.error_text()}")
         out = res.output()
-        losses = _loss_list(out.get("losses"), len(eps))
+        losses = _loss_list(out.get("losses"), len(eps), floats=not steps_only)
         got = {k: v.double().numpy() for k, v in rebuild_network(out.get("policy"), what, "the policy")
                .state_dict().items()}
         start = {k: v.detach().double().numpy() for k, v in pol.state_dict().items()}
@@ -827,6 +860,11 @@ def check_update_cases(sub, driver_sub, specs, *, losses_only: bool = False, ste
             if matches(variant):
                 raise CheckFailed(f"{what}(): {msg} ({label})")
         el, ep_ = expected
+        if not (np.all(np.isfinite(losses)) and all(np.all(np.isfinite(v)) for v in got.values())):
+            hint = (": every return is the same here, so std G = 0; divide by (std G + 1e-8) as standardize does"
+                    if normalize and "every return is 1" in label else "")
+            raise CheckFailed(f"{what}(): the loss or the policy's weights are not finite after the update (losses "
+                              f"{checks.fmt(losses)}){hint} ({label})")
         loss_ok = np.allclose(losses, el, rtol=1e-4, atol=1e-5)
         if not loss_ok:
             i = int(np.argmax(~np.isclose(losses, el, rtol=1e-4, atol=1e-5)))

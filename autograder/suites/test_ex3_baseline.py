@@ -694,7 +694,7 @@ def cartpole_like_batch(E=12, seed=7):
 
 @pytest.mark.function("gradient_variance")
 @pytest.mark.points(1.5)
-def test_gradient_variance_baseline_helps(sub, dev):
+def test_gradient_variance_baseline_helps(sub, driver_sub, dev):
     """a fitted baseline (the mean return at each time step) reduces the variance on CartPole-like episodes"""
     pol = random_policy(n_actions=2, hidden=(16,), scale=0.4, seed=5)
     obs, acts, rets, bls = cartpole_like_batch()
@@ -716,6 +716,16 @@ def test_gradient_variance_baseline_helps(sub, dev):
         raise CheckFailed(f"gradient_variance(): with a good baseline the variance should drop, but it went from "
                           f"{v0:.4g} to {v1:.4g}")
     _check_lists_unchanged(r1, calls[1], "gradient_variance")
+    # the docstring's promise: the policy's .grad fields are left untouched (run in the driver, which can set them)
+    obs, acts, rets, bls = (x[:4] for x in (obs, acts, rets, bls))
+    (res,) = driver_sub.call_many(_DRIVER_NAME, "gv_with_grads",
+                                  [to_case(Call(network(pol), obs, acts, rets, bls))], timeout=30)
+    checks.require_ok(res, "gradient_variance")
+    changed = checks.output_leaf(res, "gradient_variance", "changed", "the driver's count")
+    if changed.array is None or float(np.asarray(changed.array).reshape(())) != 0:
+        raise CheckFailed("gradient_variance(): the policy's .grad fields changed (loss.backward() or zero_grad() "
+                          "touch them): compute each episode's gradient with flat_grad / torch.autograd.grad, which "
+                          "leaves .grad alone")
 
 
 # ====================================================================== actor_critic_update
@@ -770,6 +780,18 @@ def run_updates(policy, value_net, observations, actions, rewards, gamma, lam, n
         outputs.append(actor_critic_update(policy_optimizer, value_optimizer, value_net, episode, gamma, lam,
                                            normalize_advantages))
     return {"outputs": outputs, "policy": policy, "value": value_net}
+
+
+def gv_with_grads(policy, observations, actions, returns, baselines):
+    """gradient_variance on a policy whose .grad fields hold a marker: how many of them changed?"""
+    from .ex3_baseline import gradient_variance
+
+    for p in policy.parameters():
+        p.grad = torch.full_like(p, 0.125)
+    result = gradient_variance(policy, observations, actions, returns, baselines)
+    changed = sum(1 for p in policy.parameters()
+                  if p.grad is None or not torch.equal(p.grad, torch.full_like(p, 0.125)))
+    return {"result": result, "changed": changed}
 '''
 _sgd_namespace: dict = {}
 exec(_SGD_SRC, _sgd_namespace)  # noqa: S102 (trusted text defined just above)
@@ -842,7 +864,7 @@ def _gae_diff(rewards, values, gamma, lam, detach=True):
     return adv, adv + v
 
 
-def _trusted_update(popt, vopt, value_net, ep, gamma, lam, normalize, *, std_correction=0, zero_grad=True,
+def _trusted_update(popt, vopt, value_net, ep, gamma, lam, normalize, *, std_correction=0, zero_grad=(True, True),
                     detach_adv=True, critic_target="returns", step_policy=True, step_value=True,
                     policy_sign=1.0, adv_minus_values=False):
     """actor_critic_update written out, with switches that reproduce known mistakes."""
@@ -856,8 +878,9 @@ def _trusted_update(popt, vopt, value_net, ep, gamma, lam, normalize, *, std_cor
     p_loss = -policy_sign * (ep.log_probs * adv).mean()
     target = {"returns": ret, "advantages": adv.detach()}[critic_target]
     v_loss = ((values - target) ** 2).mean()
-    if zero_grad:
+    if zero_grad[0]:
         popt.zero_grad()
+    if zero_grad[1]:
         vopt.zero_grad()
     (p_loss + v_loss).backward()
     if step_policy:
@@ -895,7 +918,11 @@ def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str
 def ac_mistakes(normalize: bool):
     out = [
         ("no_zero_grad", "gradients accumulate from one update to the next: call zero_grad() on both "
-                         "optimizers before backward()", dict(zero_grad=False)),
+                         "optimizers before backward()", dict(zero_grad=(False, False))),
+        ("no_policy_zero_grad", "the policy's gradients accumulate from one update to the next: call "
+                                "policy_optimizer.zero_grad() too, before backward()", dict(zero_grad=(False, True))),
+        ("no_value_zero_grad", "the critic's gradients accumulate from one update to the next: call "
+                               "value_optimizer.zero_grad() too, before backward()", dict(zero_grad=(True, False))),
         ("normalize_flag", ("you did not standardize the advantages although normalize_advantages=True"
                             if normalize else
                             "you standardized the advantages although normalize_advantages=False"),
@@ -944,7 +971,12 @@ def _loss_numbers(leaf, what) -> np.ndarray:
     vals = []
     for k in ("0", "1"):
         c = leaf.children[k]
-        if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
+        if c.kind == "tensor":
+            graph = " that still carries the autograd graph" if c.requires_grad else ""
+            raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}{graph}: "
+                              f"return p_loss.item(), v_loss.item() (tensors kept in the training log keep each "
+                              f"episode's graph alive)")
+        if c.kind != "number" or c.array is None or c.array.size != 1:
             raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}")
         vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
     return np.asarray(vals)
