@@ -105,6 +105,19 @@ _server: _SuiteServer | None = None
 _server_lock = threading.Lock()
 
 
+def suite_server_cpu_seconds() -> float:
+    """CPU seconds used so far by the live suite server and the suite runs it has reaped (Linux; else 0)."""
+    server = _server
+    if server is None or not server.alive():
+        return 0.0
+    try:
+        fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _get_server() -> _SuiteServer | None:
     """The shared suite server (started on first use), or None where it cannot run (then: a fresh pytest)."""
     global _server

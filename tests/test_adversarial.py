@@ -142,7 +142,7 @@ CASES: list[Adv] = [
     # ---- gaming the statistical test
     Adv("reseed_global_rng", {"monte_carlo_value": 2}, {"monte_carlo_value": "generator"},
         "ignores the generator, torch.manual_seed(1234)"),
-    Adv("mc_exact_dp", {"monte_carlo_value": 2}, {"monte_carlo_value": "generator"},
+    Adv("mc_exact_dp", {"monte_carlo_value": 0}, {"monte_carlo_value": "horizon"},
         "returns the exact DP value instead of sampling"),
 ]
 BY_NAME = {c.name: c for c in CASES}
@@ -284,8 +284,11 @@ def _snapshot(root: Path) -> dict:
 
 
 def _children_cpu() -> float:
+    """Grading CPU so far: reaped children plus the runner's live suite server (and the runs it reaped)."""
+    from autograder.runner import suite_server_cpu_seconds
+
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+    return ru.ru_utime + ru.ru_stime + suite_server_cpu_seconds()
 
 
 def _scores(report) -> dict[str, float]:

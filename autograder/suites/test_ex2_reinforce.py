@@ -801,8 +801,8 @@ def _loss_list(leaf, n: int, what: str = "reinforce_update", floats: bool = True
         vals = []
         for k in sorted(leaf.children, key=int):
             c = leaf.children[k]
-            if c.kind == "tensor" and floats:
-                graph = " that still carries the autograd graph" if c.requires_grad else ""
+            if c.kind == "tensor" and floats and c.requires_grad:  # a detached 0-d tensor is a fine number
+                graph = " that still carries the autograd graph"
                 raise CheckFailed(f"{what}() should return the loss as a Python float, got {c.describe()}{graph}: "
                                   f"return loss.item() (a tensor kept in the training log keeps its episode's "
                                   f"graph alive)")

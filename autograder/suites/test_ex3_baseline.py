@@ -971,12 +971,12 @@ def _loss_numbers(leaf, what) -> np.ndarray:
     vals = []
     for k in ("0", "1"):
         c = leaf.children[k]
-        if c.kind == "tensor":
-            graph = " that still carries the autograd graph" if c.requires_grad else ""
+        if c.kind == "tensor" and c.requires_grad:  # a detached 0-d tensor is a fine number
+            graph = " that still carries the autograd graph"
             raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}{graph}: "
                               f"return p_loss.item(), v_loss.item() (tensors kept in the training log keep each "
                               f"episode's graph alive)")
-        if c.kind != "number" or c.array is None or c.array.size != 1:
+        if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
             raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}")
         vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
     return np.asarray(vals)
