@@ -1,8 +1,10 @@
 """Shared helpers for the kit's own tests (these run in CI, not on students)."""
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,28 @@ def reference_report():
 @pytest.fixture(scope="session")
 def stub_report():
     return grade(ROOT / "assignments")
+
+
+_REGION = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION\n", re.S | re.M)
+
+
+def with_regions(module: str, bodies: dict[str, str]) -> str:
+    """The reference ``module`` with the solution region of each named function replaced by its body."""
+    src = (ROOT / "solutions" / f"{module}.py").read_text()
+    for fn, body in bodies.items():
+        m = _REGION.search(src, src.index(f"\ndef {fn}("))
+        assert m is not None, fn
+        code = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", m.group(1))
+        src = src[:m.start()] + code + src[m.end():]
+    return src
+
+
+def assert_full_marks(module: str, source: str, tmp_path: Path) -> None:
+    """Grade ``source`` as the student's ``module`` (learning tests skipped): every test must pass."""
+    folder = make_submission(tmp_path / "sub", {f"{module}.py": source})
+    report = grade(folder, [module], jobs=1, skip_learning=True)
+    assert report["errors"] == []
+    failed = [(t["id"], t["feedback"]) for ex in report["exercises"] for t in ex["tests"] if not t["passed"]]
+    assert failed == []
+    ex = report["exercises"][0]
+    assert ex["score"] == ex["max_score"] > 0

@@ -10,14 +10,10 @@ hidden suite.
 """
 from __future__ import annotations
 
-import re
-import textwrap
 
 import pytest
 
-from autograder.runner import grade
-
-from conftest import ROOT, make_submission
+from conftest import assert_full_marks, with_regions
 
 MODULE = "ex4_ppo"
 
@@ -127,25 +123,7 @@ SIGN_BAND = {
 }
 
 
-def with_regions(bodies: dict[str, str]) -> str:
-    """The reference module with the solution region of each named function replaced."""
-    src = (ROOT / "solutions" / f"{MODULE}.py").read_text()
-    for fn, body in bodies.items():
-        start = src.index(f"\ndef {fn}(")
-        m = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION\n", re.S | re.M).search(src, start)
-        assert m is not None, fn
-        code = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", m.group(1))
-        src = src[:m.start()] + code + src[m.end():]
-    return src
-
-
 @pytest.mark.parametrize("variant", [WHERE, RELU64, PER_SIGN_LOOPS, SIGN_BAND],
                          ids=["where", "relu_float64", "per_sign_loops", "sign_band"])
 def test_correct_variants_get_full_marks(variant, tmp_path):
-    folder = make_submission(tmp_path / "sub", {f"{MODULE}.py": with_regions(variant)})
-    report = grade(folder, [MODULE], jobs=1, skip_learning=True)
-    assert report["errors"] == []
-    failed = [(t["id"], t["feedback"]) for ex in report["exercises"] for t in ex["tests"] if not t["passed"]]
-    assert failed == []
-    ex = report["exercises"][0]
-    assert ex["score"] == ex["max_score"] > 0
+    assert_full_marks(MODULE, with_regions(MODULE, variant), tmp_path)
