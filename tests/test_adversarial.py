@@ -252,6 +252,9 @@ def corpus_reports(tmp_path_factory, request):
     groups = packs()
     t0 = time.monotonic()
     cpu0 = _children_cpu()
+    # create the session's base temp dir here, before the threads: pytest makes it lazily and
+    # two threads making it at once can each see the other's ("not a normalized ... path")
+    tmp_path_factory.getbasetemp()
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(one, groups))
     seconds = time.monotonic() - t0

@@ -36,6 +36,9 @@ def mutant_reports(request, tmp_path_factory):
     # grade only the mutants this session selected (e.g. with -k)
     wanted = {item.callspec.params["m"].name for item in request.session.items
               if hasattr(item, "callspec") and "m" in item.callspec.params}
+    # create the session's base temp dir here, before the threads: pytest makes it lazily and
+    # two threads making it at once can each see the other's ("not a normalized ... path")
+    tmp_path_factory.getbasetemp()
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(one, [m for m in MUTANTS if m.name in wanted]))
 
