@@ -1,8 +1,8 @@
-"""Reference solutions of rlkit: the single source of every exercise.
+"""rlkit's exercise package.
 
-Student stubs in ``assignments/`` are generated from these files by
-``tools.make_assignments``, which replaces every ``### BEGIN SOLUTION`` ...
-``### END SOLUTION`` region with its ``# TODO:`` line and
-``raise NotImplementedError``. Exercises import each other relatively
-(``from .ex3_baseline import compute_gae``) so a stub package works the same way.
+``solutions/`` holds the reference implementations, the single source of every
+exercise; ``assignments/`` holds the student stubs that ``tools.make_assignments``
+generates from them (each marked solution region becomes its TODO line).
+Exercises import each other relatively (``from .ex3_baseline import compute_gae``),
+so both packages work the same way.
 """
