@@ -14,12 +14,12 @@ STAMP       := $(VENV)/.rlkit-installed
 BENCH_STAMP := $(VENV)/.rlkit-bench-installed
 
 .PHONY: help venv grade grade-all test test-fast assignments notebooks release collect autograde \
-        feedback export gradescope bench seeds ppo gae curves rlhf clean
+        feedback export gradescope bench seeds ppo gae curves rlhf clean gpu-check
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
 	@echo "  other targets: assignments notebooks release collect autograde feedback export"
-	@echo "                 gradescope grade-all bench seeds ppo gae curves rlhf clean"
+	@echo "                 gradescope grade-all bench seeds ppo gae curves rlhf clean gpu-check"
 
 venv: $(STAMP)
 
@@ -68,6 +68,11 @@ curves: venv
 
 rlhf: venv
 	$(PY) -m solutions.rlhf_pipeline $(ARGS)
+
+# on a machine with an NVIDIA GPU (exit 3 at once elsewhere): grades, CPU/CUDA differences, training and
+# scripts on CUDA, into build/gpu-check/. ARGS=--install first installs the CUDA build of the pinned torch.
+gpu-check: venv
+	$(PY) -m scripts.gpu_check $(ARGS)
 
 clean:
 	rm -rf plots runs build .pytest_cache

@@ -20,19 +20,23 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     Args:
         device: ``None`` or ``"auto"`` picks CUDA when it is available and the
             CPU otherwise; anything else (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
-            a ``torch.device``) is used as given.
+            a ``torch.device``) is used as given. Strings are case-insensitive.
 
     Returns:
         The ``torch.device``. Asking for CUDA on a machine without it raises
         ``RuntimeError`` here rather than later inside training.
     """
-    if device is None or (isinstance(device, str) and device.lower() == "auto"):
+    if isinstance(device, str):
+        device = device.strip().lower()
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {str(dev)!r} was requested but CUDA is not available")
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "the CPU only"
+        raise RuntimeError(f"device {str(dev)!r} was requested but CUDA is not available on this machine "
+                           f"(torch {torch.__version__} is built for {build}); use 'cpu' or 'auto'")
     return dev
 
 

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.device import get_device
 from common.rollout import evaluate_policy
 
 ENV_ID = "CartPole-v1"
@@ -188,6 +189,7 @@ def summarize_run(impl: str, seed: int, ev: Evaluator, steps: int, seconds: floa
 
 
 KIT_OVERRIDES: dict = {}  # PPOConfig fields set with --kit-override
+KIT_DEVICE = "cpu"  # --device: where the kit's networks and buffers live (SB3 stays on the CPU)
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -213,7 +215,8 @@ def run_kit(seed: int, total_steps: int, every: int, episodes: int, threshold: f
         return False
 
     ev.start()
-    result = train_ppo(ENV_ID, total_steps=total_steps, seed=seed, device="cpu", callback=callback, **KIT_OVERRIDES)
+    result = train_ppo(ENV_ID, total_steps=total_steps, seed=seed, device=KIT_DEVICE, callback=callback,
+                       **KIT_OVERRIDES)
     steps = int(result.log["steps"][-1])
     final_mean, seconds = ev.final(steps, result.policy)
     return summarize_run("kit", seed, ev, steps, seconds, final_mean, threshold)
@@ -306,7 +309,8 @@ def ratio(a: float, b: float) -> float:
 def report(runs: list[RunResult], meta: dict, threshold: float) -> tuple[str, dict]:
     lines = [f"## PPO on {ENV_ID}: kit vs Stable-Baselines3", ""]
     lines.append(f"{meta['date']} on {meta['machine']}; torch {meta['torch']} with "
-                 f"**{meta['threads']} thread(s)**, SB3 {meta['sb3']}, gymnasium {meta['gymnasium']}; "
+                 f"**{meta['threads']} thread(s)**, kit on {meta.get('kit_device', 'cpu')}, SB3 {meta['sb3']}, "
+                 f"gymnasium {meta['gymnasium']}; "
                  f"load average before {meta['load_before']}, after {meta.get('load_after', '?')}.")
     lines.append(f"Protocol: greedy evaluation on {meta['eval_episodes']} episodes every {meta['eval_every']} steps "
                  f"and at the end; budget {meta['steps']} steps; threshold {threshold:g}.")
@@ -418,6 +422,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="set a PPOConfig field for the kit, e.g. target_return=None (train the whole budget "
                         "without early stopping); repeatable")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each implementation")
+    p.add_argument("--device", default="cpu",
+                   help="device of the kit's runs: cpu, cuda or auto (SB3 always runs on the CPU; default cpu)")
     p.add_argument("--out", default="plots/bench.json", help="JSON output (default plots/bench.json)")
     return p.parse_args(argv)
 
@@ -427,6 +433,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     KIT_OVERRIDES.clear()
     KIT_OVERRIDES.update(dict(args.kit_override))
+    global KIT_DEVICE
+    try:
+        KIT_DEVICE = str(get_device(args.device))
+    except RuntimeError as exc:
+        print(f"--device {args.device}: {exc}", file=sys.stderr)
+        return 2
     impls = [name for name, n in (("sb3", args.sb3_seeds), ("kit", args.kit_seeds)) if n > 0]
     sb3_version = "-"
     if "sb3" in impls:
@@ -447,6 +459,7 @@ def main(argv=None) -> int:
         "sb3": sb3_version,
         "gymnasium": gymnasium.__version__,
         "threads": torch.get_num_threads(),
+        "kit_device": KIT_DEVICE,
         "load_before": load_average(),
         "steps": args.steps,
         "eval_every": args.eval_every,
