@@ -36,6 +36,16 @@ c.Exchange.root = os.environ.get("RLKIT_EXCHANGE", str(COURSE / "exchange"))
 # PYTHONPATH so `from autograder.notebook import check` finds the real checks.
 _paths = [str(KIT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(_paths))
+# nbgrader itself imports the kit's extensions (tools/nbgrader_ext.py)
+if str(KIT) not in sys.path:
+    sys.path.insert(0, str(KIT))
+try:
+    from tools import nbgrader_ext
+except ImportError as _exc:
+    nbgrader_ext = None
+    print(f"nbgrader_config.py: cannot import tools/nbgrader_ext.py from {KIT} ({_exc}); set RLKIT_ROOT "
+          "to the kit. Running without per-cell time limits, restored test cells and feedback cleanup.",
+          file=sys.stderr)
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # small networks: one thread is fastest
 # nbgrader runs `alembic` (its database migrations) as a command: make the one
 # next to this Python (the kit's .venv/bin) findable even when the venv is not activated.
@@ -43,9 +53,35 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 # --ignore-cwd: the submission's own folder is NOT on sys.path, so a file a student
 # hands in (autograder/, numpy.py, ...) can never shadow the grader's modules.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--ignore-cwd"]
-# A cell may train an agent (the learning tests); the checks have their own,
-# shorter time limits per call. This is the outer bound per cell, in seconds.
+# Time limits per cell (tools/nbgrader_ext.py): a hidden test cell may train an agent (the
+# learning tests), and each of its calls has the suite's own, shorter limit: 900 s is its outer
+# bound. Every other cell gets a short limit (quick checks 10 s, 60 s when they train a little;
+# answer and given cells 60 s; the setup cell 180 s), so a student's infinite loop in a quick
+# check costs seconds. On a timeout nbgrader interrupts the kernel, shows the error in that
+# cell and runs the rest of the notebook.
 c.Execute.timeout = 900
+if nbgrader_ext is not None:
+    c.Execute.timeout_func = nbgrader_ext.cell_timeout
+
+    # A hidden test cell that a student deleted is put back from the gradebook and graded, with a
+    # comment saying so (nbgrader's add_missing_cells, fixed: tools/nbgrader_ext.py).
+    c.Autograde.sanitize_preprocessors = [
+        "nbgrader.preprocessors.ClearOutput",
+        "nbgrader.preprocessors.DeduplicateIds",
+        "nbgrader.preprocessors.OverwriteKernelspec",
+        nbgrader_ext.RestoreMissingCells,
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+
+    # ---- feedback: no grading-machine paths in tracebacks, and a note that formulas need MathJax
+    # from the internet. RLKIT_MATHJAX_URL points the pages at another copy (e.g. one you host).
+    c.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.GetGrades",
+        nbgrader_ext.FeedbackCleanup,
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    if os.environ.get("RLKIT_MATHJAX_URL"):
+        c.HTMLExporter.mathjax_url = os.environ["RLKIT_MATHJAX_URL"]
 
 # ---- files: only notebooks travel. Anything else a student hands in is ignored when
 # submissions are collected and autograded (and nothing but notebooks is released).
@@ -60,9 +96,16 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # ---- zip_collect: submissions downloaded from an LMS or received by e-mail.
 # Put them in downloaded/<exercise>/archive/ as either
-#   <student_id>__<exercise>.ipynb                 (one notebook per file), or
-#   <student_id>.zip holding <exercise>.ipynb      (any folder inside the zip).
+#   <student_id>__<exercise>__<timestamp>.ipynb    (one notebook per file, with the submission time), or
+#   <student_id>__<exercise>.ipynb                 (one notebook per file, no time), or
+#   <student_id>.zip holding <exercise>.ipynb      (any folder inside the zip, no time).
+# <timestamp> is the submission time in UTC, ISO 8601 without colons (not allowed in Windows file
+# names): 2025-03-01T140500 or 20250301T140500 (seconds optional). zip_collect writes it to timestamp.txt, so the
+# exported grades show when the work came in and nbgrader's late penalties apply. Without a
+# timestamp, nbgrader records none (the submission counts as on time).
+TIMESTAMP = r"\d{4}-?\d{2}-?\d{2}T\d{4}(?:\d{2})?Z?"
 c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
 c.FileNameCollectorPlugin.named_regexp = (
-    r"^.*/extracted/(?P<student_id>[A-Za-z0-9_.-]+?)(?:__|/(?:[^/]+/)*)(?P<file_id>[A-Za-z0-9_]+\.ipynb)$"
+    r"^.*/extracted/(?P<student_id>[A-Za-z0-9_.-]+?)(?:__|/(?:[^/]+/)*)(?P<file_id>[A-Za-z0-9_]+?)"
+    r"(?:__(?P<timestamp>" + TIMESTAMP + r"))?\.ipynb$"
 )

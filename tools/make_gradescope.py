@@ -6,7 +6,7 @@ The zip holds, at its root, ``setup.sh`` and ``run_autograder`` (from
 ``tools/gradescope/``) and the parts of the kit the grader needs:
 ``autograder/`` (core and hidden suites), ``solutions/`` (the reference: the
 trusted parent computes the expected outputs from it), ``common/``,
-``requirements.txt`` and ``pyproject.toml``.
+``requirements.txt`` (trimmed to what grading imports) and ``pyproject.toml``.
 
 It is an instructor artefact: it contains the hidden suites and the reference
 solutions, so it must never be handed to students (it lives in ``build/``,
@@ -28,6 +28,20 @@ FILES = ("requirements.txt", "pyproject.toml")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".orig", ".rej", ".swp")
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # reproducible archives
+# What grading imports (besides torch, installed first by setup.sh). The kit's requirements.txt
+# also lists nbgrader, nbformat, nbclient, matplotlib and hypothesis for the course tools, the
+# plots and the kit's own tests: the zip's requirements.txt leaves them out of the image.
+GRADING_PACKAGES = {"gymnasium", "numpy", "pytest", "tqdm"}
+
+
+def grading_requirements(text: str) -> str:
+    """requirements.txt restricted to GRADING_PACKAGES (comments kept, other packages dropped)."""
+    out = ["# Gradescope image: only what grading imports (tools/make_gradescope.py); torch comes first, pinned."]
+    for line in text.splitlines():
+        name = re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0].lower()
+        if line.strip() and not line.lstrip().startswith("#") and name in GRADING_PACKAGES:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def kit_files() -> list[Path]:
@@ -58,7 +72,10 @@ def build(out: Path, torch_spec: str) -> Path:
         _add(zf, "setup.sh", setup.encode(), executable=True)
         _add(zf, "run_autograder", (TEMPLATES / "run_autograder").read_bytes(), executable=True)
         for p in kit_files():
-            _add(zf, p.relative_to(ROOT).as_posix(), p.read_bytes())
+            data = p.read_bytes()
+            if p == ROOT / "requirements.txt":
+                data = grading_requirements(data.decode()).encode()
+            _add(zf, p.relative_to(ROOT).as_posix(), data)
     tmp.replace(out)
     return out
 

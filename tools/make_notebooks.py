@@ -466,7 +466,7 @@ HOW_TO = r"""
 * Run the **quick check** under each answer. It tests a small example you can verify by
   hand. Passing it is a good sign, not a guarantee of points.
 * Cells titled **hidden test** are empty in your copy. When your work is graded, each one runs
-  the same check as `make grade` (many random inputs, both tensor shapes, edge cases,
+  a hidden check of that function (many random inputs, both tensor shapes, edge cases,
   gradients, the device) and is worth the points it shows.
 * Read-only cells are restored when your notebook is graded; do not delete, split or reorder
   cells. Before you submit, run *Kernel → Restart & Run All* and make sure every cell runs.
@@ -1064,6 +1064,8 @@ class Builder:
         return nb
 
 
+COMMON_ZIP = "rlkit_common.zip"  # common/ as one file, released next to each notebook (make release)
+
 SETUP_HEAD = '''\
 from __future__ import annotations
 
@@ -1075,10 +1077,14 @@ from pathlib import Path
 
 try:
     import common  # the kit is importable (the grading machine, or the kit installed with pip)
-except ImportError:  # the student bundle: common/ sits in a folder above this notebook
+except ImportError:  # the student bundle: common/ sits in a folder above this notebook;
+    # fetched from the exchange: rlkit_common.zip (the same common/) sits next to it
     for _folder in [Path.cwd(), *Path.cwd().parents]:
         if (_folder / "common" / "__init__.py").is_file():
             sys.path.insert(0, str(_folder))
+            break
+        if (_folder / "rlkit_common.zip").is_file():
+            sys.path.insert(0, str(_folder / "rlkit_common.zip"))
             break
     import common
 '''
@@ -1371,6 +1377,14 @@ def extract_module(nb, exercise: str | None = None) -> str:
     return "\n\n".join(p.rstrip() + "\n" for p in parts)
 
 
+def missing_graded_cells(nb, exercise: str) -> list[str]:
+    """grade_ids of the graded cells (hidden tests, the written answer) of ``exercise``'s
+    notebook that ``nb`` (a submission) does not have, in notebook order."""
+    have = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    return [c.metadata["nbgrader"]["grade_id"] for c in build(exercise).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"]["grade_id"] not in have]
+
+
 def _exercise_of(nb) -> str:
     ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
     for ex in available_exercises():
@@ -1383,20 +1397,36 @@ def _exercise_of(nb) -> str:
 STUDENT_README = """\
 # RL Fundamentals for LLMs: exercises
 
-One Jupyter notebook per exercise, plus `common/` (shared helpers the notebooks import:
-devices, environments, networks, rollouts). Keep `common/` next to the exercise folders:
-each notebook finds it in the folder above its own.
+One Jupyter notebook per exercise, `common/` (shared helpers the notebooks import: devices,
+environments, networks, rollouts) and `selfcheck.py`. Keep `common/` next to the exercise
+folders: each notebook finds it in the folder above its own.
+
+## Install
 
     python -m venv .venv && . .venv/bin/activate
-    pip install "torch==2.13.0"          # or the CUDA build your machine needs
+    # torch first, pinned. On Linux without an NVIDIA GPU take the CPU build: a 190 MB
+    # download, where the default Linux build pulls several GB of CUDA libraries.
+    pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+    # Linux with an NVIDIA GPU, macOS and Windows: pip install "torch==2.13.0"
     pip install -r requirements.txt
     jupyter lab                          # open ex1_values/ex1_values.ipynb
 
-Work through the notebooks in order. Write your code in the answer cells, run the quick
-check below each one, and submit each notebook (unrenamed) the way your instructor asks.
-Later notebooks ask you to paste functions from earlier ones. The cells marked "hidden test"
-are empty here; your instructor runs them when grading. A notebook uses CUDA when it is
-available; start Jupyter with RLKIT_DEVICE=cpu to force the CPU.
+## Work
+
+Work through the notebooks in order. Write your code in the answer cells and run the quick
+check below each one. Later notebooks ask you to paste functions from earlier ones. The cells
+marked "hidden test" are empty here; your instructor runs them when grading. A notebook uses
+CUDA when it is available; start Jupyter with RLKIT_DEVICE=cpu to force the CPU.
+
+## Check before you submit
+
+    python -m selfcheck ex1_values       # one exercise; with no argument, every notebook
+
+runs the notebook from top to bottom in a fresh kernel, as the grader does, and lists every
+quick check as `ok` or `FAIL`, and every other cell that raised an error. Your file is not
+changed. (In Jupyter, *Kernel > Restart Kernel and Run All Cells* does the same by hand.)
+Passing every quick check is a good sign, not a guarantee of points: the hidden tests try
+many more inputs. Then submit each notebook, unrenamed, the way your instructor asks.
 """
 
 STUDENT_REQUIREMENTS = """\
@@ -1406,7 +1436,123 @@ numpy>=1.26,<3
 matplotlib>=3.8
 tqdm>=4.66
 jupyterlab
+# selfcheck.py runs a notebook in a fresh kernel
+nbclient>=0.10
+nbformat>=5.9
+ipykernel
 """
+
+SELFCHECK = '''\
+"""Run an exercise notebook from top to bottom in a fresh kernel and report its quick checks.
+
+    python -m selfcheck                  # every notebook of the exercise folders here
+    python -m selfcheck ex1_values       # one exercise (a folder name or a path to the .ipynb)
+
+The notebook runs as the grader runs it: a new kernel, every cell in order. Your file is not
+changed. The hidden tests are empty in your copy, so passing every quick check is a good
+sign, not a guarantee of points. Exit status: 0 when every cell ran, 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT = 600  # seconds per cell
+
+
+def notebooks(names: list[str]) -> list[Path]:
+    if not names:
+        return sorted(p for p in HERE.glob("ex*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    found = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            path = path / f"{path.name}.ipynb"
+        elif not path.suffix:
+            path = HERE / name / f"{name}.ipynb"
+        if not path.is_file():
+            raise SystemExit(f"no notebook {path}")
+        found.append(path)
+    return found
+
+
+def _first_line(text: str) -> str:
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def check(path: Path, timeout: int = TIMEOUT) -> int:
+    """Run one notebook; print one line per quick check and per failing cell; return the failures."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    print(f"{path.name}: running every cell in a fresh kernel ...", flush=True)
+    client.execute()
+    failures = 0
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        gid = str(meta.get("grade_id") or f"cell {index}")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if meta.get("grade") and not meta.get("solution"):
+            continue  # a hidden test: empty in your copy
+        what = f"quick check of {gid[len('quick_'):]}()" if gid.startswith("quick_") else f"cell {gid}"
+        if errors:
+            failures += 1
+            err = errors[0]
+            detail = f"{err.get('ename', 'Error')}: {_first_line(err.get('evalue', ''))}".rstrip(": ")
+            if err.get("ename") == "NotImplementedError":
+                detail = "not implemented yet (NotImplementedError)"
+            print(f"  FAIL  {what}: {detail}")
+        elif gid.startswith("quick_"):
+            print(f"  ok    {what}")
+    print(f"{path.name}: " + ("every cell ran" if not failures else f"{failures} cell(s) failed") + "\\n")
+    return failures
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m selfcheck", description=__doc__.splitlines()[0])
+    p.add_argument("notebook", nargs="*", help="exercise folder name or .ipynb path (default: all)")
+    p.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds per cell")
+    args = p.parse_args(argv)
+    paths = notebooks(args.notebook)
+    if not paths:
+        raise SystemExit("no exercise notebooks found next to selfcheck.py")
+    failed = sum(check(path, args.timeout) > 0 for path in paths)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def write_common_zip(folder: Path) -> Path:
+    """``folder/rlkit_common.zip``: common/ as one file, which a notebook's setup cell puts on
+    ``sys.path`` when it finds no common/ folder (a notebook fetched from the exchange)."""
+    import zipfile
+
+    out = folder / COMMON_ZIP
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted((ROOT / "common").glob("*.py")):
+            info = zipfile.ZipInfo(f"common/{f.name}", (2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, f.read_bytes())
+    return out
+
+
+def add_common_zips(release: Path) -> list[Path]:
+    """One rlkit_common.zip in every exercise folder of nbgrader's release/ (before release_assignment)."""
+    folders = sorted(p.parent for p in release.glob("*/*.ipynb"))
+    if not folders:
+        raise NotebookError(f"no released notebooks in {release}; run nbgrader generate_assignment first")
+    return [write_common_zip(f) for f in folders]
 
 
 def _strip_line(line: str) -> str:
@@ -1491,6 +1637,7 @@ def make_bundle(release: Path, out: Path) -> Path:
     shutil.copytree(ROOT / "common", out / "common", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (out / "README.md").write_text(STUDENT_README)
     (out / "requirements.txt").write_text(STUDENT_REQUIREMENTS)
+    (out / "selfcheck.py").write_text(SELFCHECK)
     secrets = secret_lines()
     problems = []
     for f in sorted(out.rglob("*")):
@@ -1518,6 +1665,7 @@ def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: 
     from autograder.runner import grade
 
     rows = []
+    notes: dict[tuple[str, str], str] = {}
     known = set(exercises or available_exercises())
     for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
         student = student_dir.name
@@ -1538,12 +1686,16 @@ def grade_submitted(submitted: Path, out: Path, device: str = "cpu", gradebook: 
                              "nbgrader": None, "note": f"could not read the notebook: {exc}"})
                 continue
             exercises.append(ex_dir.name)
+            gone = missing_graded_cells(nb, ex_dir.name)
+            if gone:
+                notes[(student, ex_dir.name)] = (f"graded cell(s) missing from the submitted notebook: {', '.join(gone)} "
+                                                 "(autograde puts them back and grades them)")
         if not exercises:
             continue
         report = grade(mod_dir, exercises=exercises, device=device)
         for ex in report["exercises"]:
             rows.append({"student": student, "exercise": ex["name"], "isolated": ex["score"],
-                         "max": ex["max_score"], "nbgrader": None, "note": ""})
+                         "max": ex["max_score"], "nbgrader": None, "note": notes.get((student, ex["name"]), "")})
     if gradebook is not None and gradebook.is_file():
         from nbgrader.api import Gradebook, MissingEntry
 
@@ -1574,11 +1726,17 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", type=Path, metavar="RELEASE", help="build the student bundle from nbgrader's release/")
     p.add_argument("--grade-submitted", type=Path, metavar="SUBMITTED",
                    help="grade nbgrader's submitted/ folder with make grade's sandbox")
+    p.add_argument("--common-zip", type=Path, metavar="RELEASE",
+                   help="write rlkit_common.zip (common/) into every exercise folder of nbgrader's release/")
     p.add_argument("--device", default="cpu", help="grading device for --grade-submitted")
     p.add_argument("--exercise", action="append", help="only this exercise (repeatable) for --grade-submitted")
     p.add_argument("--student", action="append", help="only this student (repeatable) for --grade-submitted")
     args = p.parse_args(argv)
 
+    if args.common_zip:
+        for path in add_common_zips(args.common_zip):
+            print(f"wrote {path}")
+        return 0
     if args.bundle:
         archive = make_bundle(args.bundle, args.out or ROOT / "build" / "student_bundle")
         print(f"student bundle: {archive.with_suffix('')}/ and {archive}")
