@@ -137,6 +137,45 @@ def gradients(sub: Submission, dev: str, module: str, function: str, call: Call,
         checks.assert_grad(res, path, expected, function, label, rtol=rtol, atol=atol, mistakes=wrong)
 
 
+MAX_NETWORK_PARAMS = 2_000_000  # far above any exercise's network (CartPole's are ~10k)
+MAX_WIDTH, MAX_DEPTH = 4096, 8
+
+
+def _mlp_params(n_in: int, n_out: int, hidden: list) -> int:
+    sizes = [n_in, *hidden, n_out]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def network_size_problem(cls: str, config: dict, state: dict) -> str | None:
+    """Why a returned network's ``config`` may not be built here, checked BEFORE building it
+    (the child chose the config: a huge one would cost the trusted side time and memory)."""
+    widths = {k: config.get(k) for k in ("obs_dim", "n_actions") if k in config}
+    hiddens = {k: config.get(k) for k in ("hidden", "critic_hidden") if k in config}
+    if not all(type(v) is int and 1 <= v <= MAX_WIDTH for v in widths.values()):
+        return f"its config has sizes out of range (1..{MAX_WIDTH}): {widths}"
+    for k, h in hiddens.items():
+        if not (isinstance(h, list) and len(h) <= MAX_DEPTH and all(type(x) is int and 1 <= x <= MAX_WIDTH for x in h)):
+            return f"its config's {k} must be at most {MAX_DEPTH} layer widths in 1..{MAX_WIDTH}"
+    try:
+        obs = widths["obs_dim"]
+        if cls == "PolicyNet":
+            expected = _mlp_params(obs, widths["n_actions"], hiddens.get("hidden", [64, 64]))
+        elif cls == "ValueNet":
+            expected = _mlp_params(obs, 1, hiddens.get("hidden", [64, 64]))
+        else:  # ActorCritic
+            hidden = hiddens.get("hidden", [64, 64])
+            expected = (_mlp_params(obs, widths["n_actions"], hidden)
+                        + _mlp_params(obs, 1, hiddens.get("critic_hidden") or hidden))
+    except KeyError as exc:
+        return f"its config lacks {exc}"
+    got = sum(int(a.size) for a in state.values())
+    if expected > MAX_NETWORK_PARAMS:
+        return f"its config asks for {expected:,} parameters (the grader rebuilds at most {MAX_NETWORK_PARAMS:,})"
+    if expected != got:
+        return f"its config implies {expected:,} parameters but its weights hold {got:,}"
+    return None
+
+
 def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch.nn.Module:
     """Rebuild a returned ``common.networks`` module in the trusted parent from its weights.
 
@@ -151,6 +190,9 @@ def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch
     if cls is None:
         raise CheckFailed(f"{what}(): {label} is a {leaf.info['class']}; use one of the networks in "
                           f"common.networks ({', '.join(sorted(NETWORKS))}) so the grader can evaluate it")
+    problem = network_size_problem(leaf.info["class"], leaf.info["config"], leaf.info["state"])
+    if problem:
+        raise CheckFailed(f"{what}(): could not rebuild {label}: {problem}")
     try:
         net = cls(**leaf.info["config"])
         state = {k: torch.as_tensor(v) for k, v in leaf.info["state"].items()}

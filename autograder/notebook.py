@@ -321,6 +321,11 @@ class NotebookSubmission(Submission):
             _TIMED_OUT.add(key)
         return results
 
+    def with_kit_modules(self, modules: dict) -> "NotebookSubmission":
+        """The suite's driver modules, run in process like every other call."""
+        return NotebookSubmission(self.namespace, device=self.device,
+                                  modules=_load_drivers(self.namespace, modules))
+
 
 # ---------------------------------------------------------------- running one suite test
 def _check_names(module: str, test_name: str) -> Path:
@@ -361,43 +366,30 @@ def redact(message: str) -> str:
     return _EXPECTED.sub(sub, message)
 
 
-class _DriverFactory:
-    """Replaces ``Submission`` inside the suite module while a test runs.
+def _load_drivers(namespace: dict, sources: dict) -> dict:
+    """The suite's trusted driver modules, loaded here; their relative imports
+    (``from .ex3_baseline import actor_critic_update``) reach the notebook's functions."""
+    import types
 
-    Some suites build a second submission folder: the student's files plus a
-    trusted *driver* module that calls the student's function with real
-    objects (``from .ex3_baseline import actor_critic_update``). In a notebook
-    there are no student files; the driver modules are loaded here instead,
-    their relative imports resolving to the notebook's functions, and run in
-    process like every other call.
-    """
+    from .exercises import ORDER
 
-    def __init__(self, namespace: dict, exercise: str, device: str):
-        self.namespace = namespace
-        self.exercise = exercise
-        self.device = device
-
-    def __call__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1, module=None):
-        import types
-
-        pkg_name = f"_rlkit_notebook_driver_{id(self)}"
-        pkg = types.ModuleType(pkg_name)
-        pkg.__path__ = []
-        sys.modules[pkg_name] = pkg
-        student = types.ModuleType(f"{pkg_name}.{self.exercise}")
-        student.__dict__.update({k: v for k, v in self.namespace.items() if not k.startswith("__")})
+    pkg_name = f"_rlkit_notebook_driver_{id(namespace)}_{len(sys.modules)}"
+    pkg = types.ModuleType(pkg_name)
+    pkg.__path__ = []
+    sys.modules[pkg_name] = pkg
+    for exercise in ORDER:  # the notebook holds the graded functions (and the earlier ones it pasted)
+        student = types.ModuleType(f"{pkg_name}.{exercise}")
+        student.__dict__.update({k: v for k, v in namespace.items() if not k.startswith("__")})
         sys.modules[student.__name__] = student
-        modules = {}
-        for f in sorted(Path(path).glob("*.py")):
-            if f.stem == self.exercise:
-                continue
-            mod = types.ModuleType(f"{pkg_name}.{f.stem}")
-            mod.__package__ = pkg_name
-            mod.__file__ = str(f)
-            sys.modules[mod.__name__] = mod
-            exec(compile(f.read_text(), str(f), "exec"), mod.__dict__)  # noqa: S102 - the suite's own driver text
-            modules[f.stem] = mod.__dict__
-        return NotebookSubmission(self.namespace, device=self.device, modules=modules)
+    modules = {}
+    for name, text in sorted(sources.items()):
+        mod = types.ModuleType(f"{pkg_name}.{name}")
+        mod.__package__ = pkg_name
+        mod.__file__ = f"<{name}>"
+        sys.modules[mod.__name__] = mod
+        exec(compile(text, f"<{name}>", "exec"), mod.__dict__)  # noqa: S102 - the suite's own driver text
+        modules[name] = mod.__dict__
+    return modules
 
 
 class _Plugin:
@@ -425,8 +417,6 @@ class _Plugin:
     def pytest_runtest_setup(self, item):
         _GUARD.take()  # reference modules the suite imported just now, before any student call
         self.marks = {m.name: (m.args[0] if m.args else True) for m in item.iter_markers()}
-        if getattr(item.module, "Submission", None) is Submission:
-            item.module.Submission = _DriverFactory(self.namespace, self.exercise, self.device)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from .checks import CheckFailed
+from .sandbox import plain_text
 from .student import Submission
 
 
@@ -31,6 +32,8 @@ def pytest_addoption(parser):
     group.addoption("--graded-module", action="store", default=None,
                     help="the exercise graded (earlier exercises come from the reference)")
     group.addoption("--preload-optim", action="store_true", help="import torch.optim in the zygote (suites that train)")
+    group.addoption("--allow-weak-sandbox", action="store_true",
+                    help="strict mode: grade even where Landlock or seccomp is missing")
 
 
 def pytest_configure(config):
@@ -39,6 +42,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "learning: trains an agent (slow; skipped by the mutant tests)")
     config._rlkit_results = []
     config._rlkit_protections = []
+    config._rlkit_missing = []
     config._rlkit_start = time.monotonic()
     config._rlkit_sub = None
     path = config.getoption("--submission", None)
@@ -47,7 +51,8 @@ def pytest_configure(config):
         dev = config.getoption("--grading-device")
         s = Submission(path, device=dev, strict=config.getoption("--sandbox-mode") == "strict",
                        preload_optim=config.getoption("--preload-optim"),
-                       module=config.getoption("--graded-module"))
+                       module=config.getoption("--graded-module"),
+                       allow_weak=config.getoption("--allow-weak-sandbox"))
         starter = threading.Thread(target=_start_quietly, args=(s,), daemon=True)
         starter.start()
         config._rlkit_sub = (s, starter)
@@ -75,6 +80,7 @@ def sub(request):
     starter.join()
     yield s
     request.config._rlkit_protections = list(s.protections)
+    request.config._rlkit_missing = list(s.missing_protections)
     s.close()
 
 
@@ -103,10 +109,11 @@ def pytest_runtest_makereport(item, call):
         if not passed and call.excinfo is not None:
             exc = call.excinfo.value
             if isinstance(exc, CheckFailed):
-                feedback = str(exc).strip().splitlines()[0] if str(exc).strip() else "check failed"
+                # one line of plain text: student text inside a message loses escapes and length
+                feedback = plain_text(str(exc).strip().splitlines()[0], 600) if str(exc).strip() else "check failed"
             else:
                 grader_error = True
-                detail = " ".join(str(exc).split())[:300]
+                detail = plain_text(str(exc), 300)
                 feedback = f"grader error ({type(exc).__name__}: {detail}); please report it"
         item.config._rlkit_results.append({
             "name": title, "id": item.name, "function": function,
@@ -123,5 +130,6 @@ def pytest_sessionfinish(session, exitstatus):
         json.dump({
             "tests": session.config._rlkit_results,
             "protections": session.config._rlkit_protections,
+            "missing_protections": session.config._rlkit_missing,
             "seconds": time.monotonic() - session.config._rlkit_start,
         }, f)

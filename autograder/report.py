@@ -52,6 +52,8 @@ def terminal(report: dict, verbose: bool = False) -> str:
         lines.append(f"GRADER ERROR: {err}")
     if report.get("protections"):
         lines.append(f"sandbox ({report.get('sandbox', 'standard')}): " + "; ".join(report["protections"]))
+    if report.get("missing_protections"):
+        lines.append("not available on this machine: " + "; ".join(report["missing_protections"]))
     lines.append(f"graded in {report['seconds']:.1f} s")
     return "\n".join(lines)
 
@@ -73,6 +75,8 @@ def gradescope(report: dict) -> dict:
                 "visibility": "visible",
             })
     extra = "Sandbox: " + "; ".join(report.get("protections") or []) if report.get("protections") else ""
+    if report.get("missing_protections"):
+        extra += "\nNot available on the grading machine: " + "; ".join(report["missing_protections"])
     if report.get("errors"):
         extra += "\nGrader errors: " + " | ".join(report["errors"])
     return {

@@ -17,22 +17,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .exercises import BY_NAME, POINTS
 from .sandbox import KIT_ROOT, GraderError
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
 # name -> points the contract gives the exercise (the suite's markers must add up to it)
-EXERCISES: dict[str, float] = {
-    "ex1_values": 15,
-    "ex2_reinforce": 25,
-    "ex3_baseline": 30,
-    "ex4_ppo": 30,
-    "ex5_rlhf": 20,
-}
-
-
+EXERCISES: dict[str, float] = dict(POINTS)
 # exercises whose learning tests build torch.optim optimizers in the sandbox
-TRAINING_EXERCISES = {"ex2_reinforce", "ex3_baseline", "ex4_ppo"}
+TRAINING_EXERCISES = {name for name, ex in BY_NAME.items() if ex.trains}
 
 
 def available_exercises() -> list[str]:
@@ -133,7 +126,7 @@ def _get_server() -> _SuiteServer | None:
 
 
 def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: float,
-               skip_learning: bool = False) -> dict:
+               skip_learning: bool = False, allow_weak: bool = False) -> dict:
     suite = SUITES / f"test_{name}.py"
     with tempfile.TemporaryDirectory(prefix="rlkit-results-") as tmp:
         out = Path(tmp) / "results.json"
@@ -145,6 +138,8 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
             "--submission", str(submission), "--grading-device", device,
             "--results-json", str(out), "--sandbox-mode", sandbox, "--graded-module", name,
         ]
+        if allow_weak:
+            args += ["--allow-weak-sandbox"]
         if skip_learning:
             args += ["-m", "not learning"]
         elif name in TRAINING_EXERCISES:
@@ -176,8 +171,43 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
         return data
 
 
+def strict_preflight() -> None:
+    """Strict mode grades only where the kernel confines student code: fail fast, and clearly, where not."""
+    from . import worker
+
+    worker._load_libc()
+    with tempfile.TemporaryDirectory(prefix="rlkit-probe-") as d:
+        for part in ("kit", "work"):
+            os.makedirs(os.path.join(d, part))
+        Path(d, "kit", "config.json").write_text("{}")
+        kernel = worker.probe_confinement(os.path.join(d, "kit"), os.path.join(d, "work"), "cpu", [str(KIT_ROOT)])
+    lacking = [n for n, k in (("Landlock", "landlock"), ("seccomp", "seccomp")) if not kernel.get(k)]
+    if lacking:
+        raise GraderError(f"strict sandbox: {' and '.join(lacking)} not active on this kernel, so student code would "
+                          f"not be confined by the kernel; refusing to grade. Run on Linux >= 5.13 with Landlock "
+                          f"enabled, or pass --allow-weak-sandbox (every report then says so)")
+
+
+def attribute_dependencies(report: dict) -> None:
+    """Name the earlier exercise when a failed function calls one that fails its own checks.
+
+    The child imports the student's own earlier exercises (no reference code is
+    ever in a sandbox), so a wrong ``discounted_returns`` can also fail
+    ``reinforce_update``; the feedback then says where to look first.
+    """
+    failing = {(e["name"], t["function"]) for e in report["exercises"] for t in e["tests"] if not t["passed"]}
+    for e in report["exercises"]:
+        uses = BY_NAME[e["name"]].uses if e["name"] in BY_NAME else {}
+        for t in e["tests"]:
+            broken = [f"{fn}() of {mod}" for mod, fn in uses.get(t["function"], ()) if (mod, fn) in failing]
+            if not t["passed"] and broken and "fix ex" not in t["feedback"]:
+                t["feedback"] += f" (this may come from {', '.join(broken)}, which fails its own checks: fix that first)"
+                t["caused_by"] = broken
+
+
 def grade(submission, exercises: list[str] | None = None, device: str = "cpu", jobs: int | None = None,
-          sandbox: str = "standard", suite_timeout: float = 900, skip_learning: bool = False) -> dict:
+          sandbox: str = "standard", suite_timeout: float = 900, skip_learning: bool = False,
+          allow_weak: bool = False) -> dict:
     """Grade ``submission`` (a folder) and return the report dict."""
     submission = Path(submission).resolve()
     if not submission.is_dir():
@@ -187,9 +217,12 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
     if unknown:
         raise GraderError(f"unknown exercise(s) {unknown}; known: {available_exercises()}")
     jobs = jobs or min(len(names), os.cpu_count() or 1)
+    if sandbox == "strict" and not allow_weak:
+        strict_preflight()
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning) for n in names}
+        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning, allow_weak)
+                   for n in names}
         raw = {n: f.result() for n, f in futures.items()}
     report = {
         "submission": str(submission),
@@ -198,6 +231,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
         "exercises": [],
         "errors": [],
         "protections": [],
+        "missing_protections": [],
     }
     for name in names:
         data = raw[name]
@@ -208,6 +242,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
             tests = data["tests"]
             if data.get("protections") and not report["protections"]:
                 report["protections"] = data["protections"]
+                report["missing_protections"] = data.get("missing_protections", [])
             report["errors"].extend(
                 f"{name}: {t['id']}: {t['feedback']}" for t in tests if t.get("grader_error"))
         ex_max = sum(t["max_score"] for t in tests) if tests else EXERCISES[name]
@@ -219,6 +254,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
             "seconds": round(data.get("wall_seconds", 0.0), 2),
             "tests": tests,
         })
+    attribute_dependencies(report)
     report["total"] = round(sum(e["score"] for e in report["exercises"]), 4)
     report["max_total"] = sum(e["max_score"] for e in report["exercises"])
     report["seconds"] = round(time.monotonic() - t0, 2)

@@ -7,8 +7,10 @@ scrubbed environment in a new session. See ``docs/THREAT_MODEL.md``.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -20,26 +22,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import worker as proto
+from .exercises import BY_NAME, ORDER, earlier, is_given
+from .given import given_source
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-MAX_FILE_BYTES = 2 << 20  # a submission file larger than this is not copied
-NOBODY = 65534
-# the exercise modules, in the order in which later ones may import earlier ones
-EXERCISE_ORDER = ["ex1_values", "ex2_reinforce", "ex3_baseline", "ex4_ppo", "ex5_rlhf"]
+EXERCISE_ORDER = ORDER  # (kept for older imports; the registry is autograder/exercises.py)
+# What a submission may bring into a sandbox (checked before anything is copied)
+MAX_FILE_BYTES = 2 << 20  # one .py file
+MAX_FILES = 64  # .py files in the submission folder
+MAX_TOTAL_BYTES = 8 << 20  # all of them together
+# What a child may send back (checked before anything is parsed)
+MAX_FRAME_BYTES = proto.MAX_RESULT_BYTES + (16 << 20)
+MAX_NODES = 50_000  # nodes in one result tree
+# strict mode: each live sandbox runs as a user of its own, taken from this range
+UID_BASE, UID_COUNT = 1_200_000_000, 1 << 20
+UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
 
 
 class GraderError(RuntimeError):
     """The grader itself could not run (not the student's fault)."""
 
 
-def _unshare_works() -> bool:
-    exe = shutil.which("unshare")
-    if not exe:
-        return False
+class SubmissionRejected(ValueError):
+    """The submission cannot be graded as uploaded (too many or too large files); says why."""
+
+
+def _works(cmd: list[str]) -> bool:
     try:
-        return subprocess.run([exe, "-n", "true"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+_NS_CACHE: dict = {}
+
+
+def namespace_prefix(network: bool) -> list[str]:
+    """``unshare`` arguments for a PID namespace with its own /proc (and a network namespace).
+
+    Root needs nothing more; another user gets them inside a user namespace of
+    its own where the kernel allows that. Returns [] where neither works.
+    """
+    key = (network, os.geteuid() == 0)
+    if key not in _NS_CACHE:
+        exe = shutil.which("unshare")
+        flags = ["--pid", "--fork", "--mount-proc"] + (["--net"] if network else [])
+        tries = [flags] if os.geteuid() == 0 else [["--user", "--map-root-user"] + flags]
+        _NS_CACHE[key] = []
+        for f in tries if exe else []:
+            if _works([exe, *f, "--", "true"]):
+                _NS_CACHE[key] = [exe, *f, "--"]
+                break
+    return list(_NS_CACHE[key])
+
+
+class UidLease:
+    """A user id no other live sandbox on this machine holds (a lock file per id, held while alive)."""
+
+    def __init__(self):
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        for _ in range(64):
+            uid = UID_BASE + random.randrange(UID_COUNT)
+            fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.uid, self.fd = uid, fd
+            return
+        raise GraderError("no free sandbox user id")
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 # ---------------------------------------------------------------- frame checks
@@ -55,8 +112,10 @@ def _is_str_map(d, values=(str,)) -> bool:
                                        for k, v in d.items())
 
 
-def _tree_ok(node, arrays: dict, depth: int = 0) -> bool:
-    if depth > 12 or not isinstance(node, dict) or not isinstance(node.get("kind"), str):
+def _tree_ok(node, arrays: dict, depth: int = 0, budget: list | None = None) -> bool:
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 12 or not isinstance(node, dict) or not isinstance(node.get("kind"), str):
         return False
     kind = node["kind"]
     if kind in ("tensor", "ndarray", "numbers"):
@@ -67,14 +126,17 @@ def _tree_ok(node, arrays: dict, depth: int = 0) -> bool:
         return isinstance(shape, list) and all(isinstance(x, int) for x in shape) and all(
             isinstance(node.get(k, ""), (str, bool)) for k in ("dtype", "device", "type", "requires_grad"))
     if kind == "sequence":
-        return isinstance(node.get("items"), list) and all(_tree_ok(x, arrays, depth + 1) for x in node["items"])
+        return isinstance(node.get("items"), list) and all(_tree_ok(x, arrays, depth + 1, budget) for x in node["items"])
     if kind == "record":
         return _is_str_map(node.get("fields"), (dict,)) and all(
-            _tree_ok(x, arrays, depth + 1) for x in node["fields"].values())
+            _tree_ok(x, arrays, depth + 1, budget) for x in node["fields"].values())
     if kind == "network":
         state = node.get("state")
-        return (_is_str_map(state) and all(v in arrays and arrays[v].dtype.kind in _NUMERIC for v in state.values())
-                and isinstance(node.get("config", {}), dict) and isinstance(node.get("class", ""), str))
+        budget[0] -= len(state) if isinstance(state, dict) else 0
+        return (budget[0] >= 0 and _is_str_map(state)
+                and all(v in arrays and arrays[v].dtype.kind in _NUMERIC for v in state.values())
+                and isinstance(node.get("config", {}), dict) and len(json.dumps(node.get("config", {}))) < 4096
+                and isinstance(node.get("class", ""), str))
     if kind == "number":
         return isinstance(node.get("value"), (int, float)) and not isinstance(node.get("value"), bool)
     if kind == "bool":
@@ -114,7 +176,19 @@ class Limits:
 
 @dataclass
 class Sandbox:
-    """One zygote per submission and exercise; restarted if it dies."""
+    """One zygote per submission and exercise; restarted if it dies.
+
+    Its folder ``D`` (a fresh temporary directory) has two parts:
+
+    * ``D/kit``: the worker, ``common/`` and the kit's modules (given code,
+      suite drivers). The child reads them and cannot change them (Landlock;
+      in strict mode also file ownership).
+    * ``D/work``: the child's only writable folder (its cwd, HOME and TMPDIR),
+      holding ``submission/``: copies of the student's ``.py`` files.
+
+    No reference code is ever copied here: the graded module imports the
+    student's own earlier exercises (see ``docs/THREAT_MODEL.md``).
+    """
 
     submission: Path
     device: str = "cpu"
@@ -122,48 +196,87 @@ class Sandbox:
     strict: bool = False
     preload_optim: bool = False
     module: str | None = None  # the exercise this sandbox grades (None: copy every file)
+    kit_modules: dict = field(default_factory=dict)  # name -> trusted source (suite drivers)
+    allow_weak: bool = False  # strict mode only: grade even without Landlock and seccomp
     protections: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.submission = Path(self.submission).resolve()
         self.proc: subprocess.Popen | None = None
         self.dir: str | None = None
         self.counter = 0
+        self.lease: UidLease | None = None
+        self._zlog = None
 
     # ------------------------------------------------------------------ setup
+    @property
+    def kit_dir(self) -> str:
+        return os.path.join(self.dir, "kit")
+
+    @property
+    def work_dir(self) -> str:
+        return os.path.join(self.dir, "work")
+
+    def student_files(self) -> list[Path]:
+        """The submission's ``.py`` files that go into the sandbox; refuses oversized submissions."""
+        if not self.submission.is_dir():
+            return []
+        files = []
+        with os.scandir(self.submission) as it:
+            for n, entry in enumerate(it):
+                if n > 10 * MAX_FILES + 1000:
+                    raise SubmissionRejected(f"the submission folder holds more than {10 * MAX_FILES + 1000} "
+                                             f"entries; upload only your ex*_*.py files")
+                if entry.name.endswith(".py") and entry.is_file(follow_symlinks=False):
+                    files.append(Path(entry.path))
+        files.sort()
+        if len(files) > MAX_FILES:
+            raise SubmissionRejected(f"the submission holds {len(files)} .py files; the grader takes at most "
+                                     f"{MAX_FILES} (your ex*_*.py files and a few helpers)")
+        total = 0
+        for f in files:
+            size = f.stat(follow_symlinks=False).st_size
+            if size > MAX_FILE_BYTES:
+                raise SubmissionRejected(f"{f.name} is {size / 2**20:.1f} MB; the grader takes .py files of at "
+                                         f"most {MAX_FILE_BYTES >> 20} MB")
+            total += size
+        if total > MAX_TOTAL_BYTES:
+            raise SubmissionRejected(f"the submission's .py files add up to {total / 2**20:.1f} MB; the grader "
+                                     f"takes at most {MAX_TOTAL_BYTES >> 20} MB")
+        return files
+
     def _prepare_dir(self) -> str:
+        files = self.student_files()
         d = tempfile.mkdtemp(prefix="rlkit-sandbox-")
-        sub = os.path.join(d, "submission")
+        kit, work = os.path.join(d, "kit"), os.path.join(d, "work")
+        sub = os.path.join(work, "submission")
+        os.makedirs(os.path.join(kit, "modules"))
         os.makedirs(sub)
-        if self.submission.is_dir():
-            for p in sorted(self.submission.glob("*.py")):
-                if self._takes_student_copy(p.stem) and p.is_file() and not p.is_symlink() \
-                        and p.stat().st_size <= MAX_FILE_BYTES:
-                    shutil.copyfile(p, os.path.join(sub, p.name))
-        for dep in self._reference_dependencies():
-            shutil.copyfile(KIT_ROOT / "solutions" / f"{dep}.py", os.path.join(sub, f"{dep}.py"))
-        shutil.copytree(KIT_ROOT / "common", os.path.join(d, "common"),
+        os.makedirs(os.path.join(work, "mpl"))
+        for p in files:
+            if p.stem not in self.kit_modules:
+                _copy_regular(p, os.path.join(sub, p.name))
+        shutil.copytree(KIT_ROOT / "common", os.path.join(kit, "common"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copyfile(Path(__file__).with_name("worker.py"), os.path.join(d, "rlkit_worker.py"))
-        os.makedirs(os.path.join(d, "log"))
-        os.makedirs(os.path.join(d, "mpl"))
+        shutil.copyfile(Path(__file__).with_name("worker.py"), os.path.join(kit, "rlkit_worker.py"))
+        for name, text in self._kit_module_sources().items():
+            Path(kit, "modules", f"{name}.py").write_text(text)
         return d
 
-    def _takes_student_copy(self, stem: str) -> bool:
-        """The graded exercise and the student's own helper files come from the submission."""
-        return self.module is None or stem == self.module or stem not in EXERCISE_ORDER
+    def _kit_module_sources(self) -> dict[str, str]:
+        """The kit's given code for the graded exercise, and the suite's drivers."""
+        out = dict(self.kit_modules)
+        names = [self.module] if self.module in BY_NAME else list(ORDER)
+        for m in names:
+            text = given_source(m)
+            if text is not None:
+                out[f"__given_{m}"] = text
+        return out
 
-    def _reference_dependencies(self) -> list[str]:
-        """Earlier exercises, which the graded one may import, come from the reference.
-
-        Each exercise is graded on its own: ex2's ``reinforce_update`` calls
-        ``discounted_returns`` from ex1, and a bug (or a syntax error) in the
-        student's ex1 must cost ex1's points, not ex2's as well.
-        """
-        if self.module not in EXERCISE_ORDER:
-            return []
-        earlier = EXERCISE_ORDER[:EXERCISE_ORDER.index(self.module)]
-        return [m for m in earlier if (KIT_ROOT / "solutions" / f"{m}.py").is_file()]
+    def _graded_modules(self) -> dict:
+        """For the worker: each exercise's student functions and the earlier exercises it may import."""
+        return {m: {"functions": list(BY_NAME[m].functions), "earlier": earlier(m)} for m in ORDER}
 
     def start(self) -> None:
         self.dir = self._prepare_dir()
@@ -171,10 +284,13 @@ class Sandbox:
         from_child_r, from_child_w = os.pipe()
         prefix = os.path.realpath(sys.prefix)
         cfg = {
-            "sandbox_dir": self.dir,
+            "kit_dir": self.kit_dir,
+            "work_dir": self.work_dir,
             "device": self.device,
             "threads": self.threads,
             "preload_optim": self.preload_optim,
+            "graded": self._graded_modules(),
+            "kit_modules": sorted(self._kit_module_sources()),
             "in_fd": to_child_r,
             "out_fd": from_child_w,
             # the kit and the original submission are unreadable from the child;
@@ -182,13 +298,13 @@ class Sandbox:
             "deny_roots": [str(KIT_ROOT), str(self.submission)] + self._more_deny_roots(),
             "allow_roots": [prefix, os.path.realpath(sys.base_prefix), self.dir],
         }
-        with open(os.path.join(self.dir, "config.json"), "w") as f:
+        with open(os.path.join(self.kit_dir, "config.json"), "w") as f:
             json.dump(cfg, f)
         env = {
             "PATH": "/usr/bin:/bin",
-            "HOME": self.dir,
-            "TMPDIR": self.dir,
-            "MPLCONFIGDIR": os.path.join(self.dir, "mpl"),
+            "HOME": self.work_dir,
+            "TMPDIR": self.work_dir,
+            "MPLCONFIGDIR": os.path.join(self.work_dir, "mpl"),
             "MPLBACKEND": "Agg",
             "OMP_NUM_THREADS": str(self.threads),
             "MKL_NUM_THREADS": str(self.threads),
@@ -197,43 +313,64 @@ class Sandbox:
         }
         if self.device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        cmd = [sys.executable, "-I", os.path.join(self.dir, "rlkit_worker.py"), os.path.join(self.dir, "config.json")]
+        cmd = [sys.executable, "-I", os.path.join(self.kit_dir, "rlkit_worker.py"),
+               os.path.join(self.kit_dir, "config.json")]
         self.protections = [
-            "separate process (python -I) per check",
-            "fresh temporary directory with copies of the files",
-            "scrubbed environment",
-            "own process group, killed on timeout",
-            "limits on CPU time, memory, file size, open files, core dumps",
-            "audit hook: no subprocesses, sockets, ctypes, or access to the kit's files",
+            "a separate process per check",
+            "a fresh folder holding copies of the student's files only (no reference code)",
+            "an environment with nothing of the grader's",
+            "limits on CPU time, memory, file size and open files",
+            "killed on timeout",
         ]
-        if self.strict:
-            cmd = self._strict_prefix() + cmd
-        log = open(os.path.join(self.dir, "zygote.log"), "wb")
+        self.missing = []
+        cmd = self._confinement_prefix() + cmd
+        # the zygote's own output goes to a file with no name (nothing the child can plant a link at)
+        self._zlog = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                cmd, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cmd, cwd=self.work_dir, env=env, stdin=subprocess.DEVNULL, stdout=self._zlog, stderr=self._zlog,
                 pass_fds=(to_child_r, from_child_w), start_new_session=True,
             )
         finally:
-            log.close()
             os.close(to_child_r)
             os.close(from_child_w)
         self.to_child = to_child_w
         self.from_child = from_child_r
         try:
             header, _ = proto.unpack(self._read_frame(time.monotonic() + 120))
-        except (TimeoutError, EOFError) as exc:
-            tail = Path(self.dir, "zygote.log").read_text(errors="replace")[-2000:]
+        except (TimeoutError, EOFError, ValueError) as exc:
+            tail = self._zygote_log_tail()
             self.close()
             hint = ""
             if self.strict and os.geteuid() == 0:
-                hint = (f" [strict mode runs the worker as nobody, who must be able to read the Python "
+                hint = (f" [strict mode runs the worker as a user of its own, who must be able to read the Python "
                         f"environment {sys.prefix} and every folder above it]")
             raise GraderError(f"the sandbox worker did not start ({type(exc).__name__}){hint}: {tail}") from None
         if header.get("event") != "ready":
-            raise GraderError(f"unexpected first message from the sandbox worker: {header}")
+            self.close()
+            raise GraderError("unexpected first message from the sandbox worker")
         kernel = header.get("kernel") if isinstance(header.get("kernel"), dict) else {}
-        self.protections += self._kernel_protections(kernel)
+        self._kernel_protections(kernel)
+        if self.strict and not (kernel.get("landlock") and kernel.get("seccomp")) and not self.allow_weak:
+            lacking = [n for n, k in (("Landlock", "landlock"), ("seccomp", "seccomp")) if not kernel.get(k)]
+            self.close()
+            raise GraderError(
+                f"strict sandbox: {' and '.join(lacking)} not active on this kernel, so student code would not be "
+                f"confined by the kernel; refusing to grade. Run on Linux >= 5.13 with Landlock enabled, or pass "
+                f"--allow-weak-sandbox (every report then says so)")
+        if self.strict and self.allow_weak and self.missing:
+            self.missing.append("WEAK SANDBOX ALLOWED by the instructor (--allow-weak-sandbox)")
+
+    def _zygote_log_tail(self) -> str:
+        if self._zlog is None:
+            return ""
+        try:
+            self._zlog.seek(0, 2)
+            size = self._zlog.tell()
+            self._zlog.seek(max(0, size - 2000))
+            return plain_text(self._zlog.read().decode(errors="replace"), 2000)
+        except (OSError, ValueError):
+            return ""
 
     def _more_deny_roots(self) -> list[str]:
         """Folders beside the submission (other students' work in a batch) and the
@@ -244,39 +381,49 @@ class Sandbox:
             roots.append(str(parent))
         return [os.path.realpath(r) for r in roots]
 
-    def _kernel_protections(self, kernel: dict) -> list[str]:
+    def _kernel_protections(self, kernel: dict) -> None:
         """What the worker's start-up probe saw the kernel enforce (see worker.confine)."""
-        out = []
         if kernel.get("landlock"):
-            out.append(f"kernel file-system allow-list (Landlock ABI {int(kernel['landlock'])}): reads only the "
-                       f"Python installation, system libraries and its own folder")
+            self.protections.append(f"a kernel file-system allow-list (Landlock ABI {int(kernel['landlock'])}): it "
+                                    f"reads the Python installation and its own folder, and writes only the latter")
         else:
-            out.append("NOT ACTIVE: kernel file-system allow-list (Landlock unavailable)")
+            self.missing.append("Landlock (a kernel file-system allow-list)")
         if kernel.get("seccomp"):
-            out.append("seccomp: no new processes, exec, sockets, ptrace or pidfd")
+            self.protections.append("a seccomp filter: no new processes, exec, sockets, ptrace or pidfd")
         else:
-            out.append("NOT ACTIVE: seccomp system-call filter")
-        return out
+            self.missing.append("seccomp (a system-call filter)")
+        self.protections.append("Python audit hook (for clear error messages only)")
 
-    def _strict_prefix(self) -> list[str]:
-        """Commands that put the worker in a network namespace and drop root (when possible)."""
-        prefix: list[str] = []
-        if _unshare_works():
-            prefix += [shutil.which("unshare"), "-n", "--"]
-            self.protections.append("no network (unshare -n)")
+    def _confinement_prefix(self) -> list[str]:
+        """Namespaces (other processes invisible; no network in strict mode) and, in strict mode as
+        root, a user id no other sandbox has."""
+        prefix = namespace_prefix(network=self.strict)
+        if prefix:
+            self.protections.append("its own PID namespace (other processes are invisible)"
+                                    + ("; no network" if self.strict else ""))
         else:
-            self.protections.append("NOT ACTIVE: no network namespace (unshare -n unavailable)")
+            self.missing.append("PID namespace (unshare unavailable)")
+        if not self.strict:
+            return prefix
         setpriv = shutil.which("setpriv")
         if os.geteuid() == 0 and setpriv:
-            for root, dirs, files in os.walk(self.dir):
-                os.chown(root, NOBODY, NOBODY)
+            self.lease = UidLease()
+            uid = self.lease.uid
+            # the kit part stays root's (read-only to the child); the work part becomes the child's alone
+            os.chmod(self.dir, 0o711)
+            for root, dirs, files in os.walk(self.kit_dir):
+                os.chmod(root, 0o755)
                 for name in files:
-                    os.chown(os.path.join(root, name), NOBODY, NOBODY)
-            # after unshare (which needs root), become nobody for good
-            prefix += [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
-            self.protections.append("unprivileged user (nobody)")
+                    os.chmod(os.path.join(root, name), 0o644)
+            for root, dirs, files in os.walk(self.work_dir):
+                os.chown(root, uid, uid, follow_symlinks=False)
+                os.chmod(root, 0o700)
+                for name in files:
+                    os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+            prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+            self.protections.append("an unprivileged user of its own (no other sandbox shares it)")
         else:
-            self.protections.append("NOT ACTIVE: unprivileged user (needs root and setpriv)")
+            self.missing.append("a user of its own (needs root and setpriv)")
         return prefix
 
     # --------------------------------------------------------------- protocol
@@ -298,7 +445,7 @@ class Sandbox:
 
     def _read_frame(self, deadline: float) -> bytes:
         (n,) = proto._HDR.unpack(self._read_exact(proto._HDR.size, deadline))
-        if n > 1 << 30:
+        if n > MAX_FRAME_BYTES:  # more than any answer needs: never read, never parsed
             raise EOFError
         return self._read_exact(n, deadline)
 
@@ -309,8 +456,10 @@ class Sandbox:
             try:
                 self.start()
                 return
+            except SubmissionRejected:
+                raise
             except GraderError:
-                if attempt == tries - 1:
+                if attempt == tries - 1 or "refusing to grade" in str(sys.exc_info()[1]):
                     raise
                 time.sleep(1.0 + attempt)
 
@@ -321,11 +470,16 @@ class Sandbox:
         Always returns; a dead zygote is restarted and reported as a crash frame.
         """
         if self.proc is None or self.proc.poll() is not None:
-            self._restart()
+            try:
+                self._restart()
+            except SubmissionRejected as exc:
+                return [({"event": "import_error", "error": {"type": "SubmissionRejected", "message": str(exc),
+                                                              "where": ""}}, {})]
         self.counter += 1
+        kind = "kit" if module in self.kit_modules else "given" if is_given(module, function) else "student"
         header = {
-            "id": self.counter, "module": module, "function": function, "cases": cases,
-            "timeout": timeout, "limits": limits.as_dict(),
+            "id": self.counter, "module": module, "function": function, "kind": kind, "cases": cases,
+            "graded": self.module, "timeout": timeout, "limits": limits.as_dict(),
         }
         try:
             proto.write_all(self.to_child, proto.pack(header, arrays))
@@ -366,5 +520,39 @@ class Sandbox:
             self.to_child = self.from_child = None
             self.proc = None
         if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.dir, ignore_errors=True)  # fd-based: never follows a link the child planted
             self.dir = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+        if self._zlog is not None:
+            self._zlog.close()
+            self._zlog = None
+
+
+def _copy_regular(src: Path, dst: str) -> None:
+    """Copy one student file: a regular file only (O_NOFOLLOW), into a new name (O_EXCL)."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not __import__("stat").S_ISREG(os.fstat(fd).st_mode):
+            return
+        data = os.read(fd, MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+    finally:
+        os.close(fd)
+    out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        proto.write_all(out, data)
+    finally:
+        os.close(out)
+
+
+_CONTROL = {c: None for c in range(32) if c not in (9,)}
+_CONTROL.update({127: None, 0x9B: None})
+
+
+def plain_text(text: str, limit: int = 300) -> str:
+    """Untrusted text made safe for a terminal and a one-line report field: no control
+    characters (escape sequences included), whitespace collapsed, cut to ``limit``."""
+    text = str(text).translate(_CONTROL).replace("\t", " ")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .sandbox import Limits, Sandbox
+from .sandbox import Limits, Sandbox, plain_text
 
 _counter = itertools.count()
 RETRY_TIMEOUT = 3.0  # seconds, for a function that already timed out once
@@ -225,14 +225,24 @@ class Submission:
     """A student's submission folder, graded through one sandbox per instance."""
 
     def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1,
-                 preload_optim: bool = False, module: str | None = None):
+                 preload_optim: bool = False, module: str | None = None, kit_modules: dict | None = None,
+                 allow_weak: bool = False):
         self.path = Path(path)
         self.device = device
+        self.strict = strict
+        self.allow_weak = allow_weak
         self.sandbox = Sandbox(self.path, device=device, strict=strict, threads=threads,
-                               preload_optim=preload_optim, module=module)
+                               preload_optim=preload_optim, module=module, kit_modules=dict(kit_modules or {}),
+                               allow_weak=allow_weak)
         # a function that timed out once gets a short leash afterwards, so one
         # infinite loop does not cost the full timeout in every check
         self.timed_out: set[tuple[str, str]] = set()
+
+    def with_kit_modules(self, modules: dict) -> "Submission":
+        """A second submission on the same files, whose sandbox also holds the kit's ``modules``
+        (trusted suite drivers: ``{name: source}``). Same copy rules, same limits."""
+        return Submission(self.path, device=self.device, strict=self.strict, module=self.sandbox.module,
+                          kit_modules=modules, allow_weak=self.allow_weak)
 
     def has_module(self, module: str) -> bool:
         return (self.path / f"{module}.py").is_file()
@@ -247,7 +257,7 @@ class Submission:
     def call_many(self, module: str, function: str, cases: list[Case], timeout: float = 20,
                   limits: Limits | None = None) -> list[CallResult]:
         """Run several cases in one child; a crash or hang fails the cases not yet done."""
-        if not self.has_module(module):
+        if not self.has_module(module) and module not in self.sandbox.kit_modules:
             err = {"type": "FileNotFoundError", "message": f"{module}.py is not in the submission", "where": ""}
             return [CallResult(False, err) for _ in cases]
         arrays: dict = {}
@@ -283,6 +293,10 @@ class Submission:
     @property
     def protections(self) -> list[str]:
         return self.sandbox.protections
+
+    @property
+    def missing_protections(self) -> list[str]:
+        return self.sandbox.missing
 
 
 def _collect(frames: list[tuple[dict, dict]], n: int, timeout: float) -> list[CallResult]:
@@ -328,7 +342,7 @@ def _collect(frames: list[tuple[dict, dict]], n: int, timeout: float) -> list[Ca
             else:
                 msg = f"the process exited (code {ex.get('code')}) before returning: sys.exit or os._exit?"
             early_error = {"type": "Crash", "message": msg, "where": ""}
-    tail = str(exit_frame.get("log_tail", ""))[-1000:]
+    tail = plain_text(str(exit_frame.get("log_tail", ""))[-1000:], 1000)
     out = []
     for r in results:
         if r is None:
@@ -342,7 +356,7 @@ def _clean_error(err) -> dict:
     if not isinstance(err, dict):
         return {"type": "Error", "message": "unknown error", "where": ""}
     return {
-        "type": str(err.get("type", "Error"))[:100],
-        "message": str(err.get("message", ""))[:1000],
-        "where": str(err.get("where", ""))[:200],
+        "type": plain_text(err.get("type", "Error"), 100),
+        "message": plain_text(err.get("message", ""), 300),
+        "where": plain_text(err.get("where", ""), 200),
     }

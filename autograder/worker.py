@@ -67,9 +67,15 @@ def unpack(data: bytes) -> tuple[dict, dict]:
         if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(data):
             raise ValueError("malformed frame")
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        header = json.loads(bytes(z["__header__"]).decode())
+        raw = z["__header__"]
+        if raw.nbytes > MAX_HEADER_BYTES:  # checked before json.loads builds anything
+            raise ValueError("frame header too large")
+        header = json.loads(bytes(raw).decode())
         arrays = {k: z[k] for k in z.files if k != "__header__"}
     return header, arrays
+
+
+MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
 
 
 def read_exact(fd: int, n: int) -> bytes:
@@ -256,7 +262,7 @@ def _load_libc() -> None:
         _libc = None
 
 
-def _landlock(sandbox_dir: str, device: str, deny_roots=()) -> int:
+def _landlock(kit_dir: str, work_dir: str, device: str, deny_roots=()) -> int:
     """Restrict the file system to an allow-list; returns the Landlock ABI used (0: none)."""
     import ctypes
 
@@ -297,21 +303,21 @@ def _landlock(sandbox_dir: str, device: str, deny_roots=()) -> int:
     readable = {"/usr", "/lib", "/lib64", "/lib32", "/proc", "/sys", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/passwd", "/etc/group", "/dev/urandom", "/dev/random",
                 os.path.dirname(os.path.realpath(sys.executable)),
-                sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+                sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, kit_dir}
     # other sys.path entries (e.g. from a .pth file) only when they neither lie
     # in nor contain a denied folder: an editable install of the kit would
     # otherwise open the kit again
     deny = [os.path.realpath(d) for d in deny_roots]
     for p in sys.path:
         rp = os.path.realpath(p) if p else ""
-        if rp and os.path.isdir(rp) and not any(
+        if rp and os.path.isdir(rp) and rp != os.path.realpath(os.path.dirname(kit_dir)) and not any(
                 rp == d or rp.startswith(d + os.sep) or d.startswith(rp + os.sep) for d in deny):
             readable.add(rp)
     for path in sorted(readable):
         allow(os.path.realpath(path), _LL_FS_READ)
     allow("/dev/null", file_rights)
     allow("/dev/zero", file_rights)
-    allow(os.path.realpath(sandbox_dir), fs_all)
+    allow(os.path.realpath(work_dir), fs_all)  # the only folder the child may change
     if device.startswith("cuda"):  # the driver needs its device nodes, ioctls and shared memory
         allow("/dev", fs_all)
     ok = _libc.syscall(_LANDLOCK[2], ruleset, ctypes.c_uint32(0)) == 0
@@ -376,7 +382,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(70)
 
 
-def confine(sandbox_dir: str, device: str, deny_roots=()) -> dict:
+def confine(kit_dir: str, work_dir: str, device: str, deny_roots=()) -> dict:
     """Apply the kernel layers in this (single-threaded, forked) process; say which worked."""
     done = {"landlock": 0, "seccomp": False}
     if _libc is None or not sys.platform.startswith("linux"):
@@ -386,7 +392,7 @@ def confine(sandbox_dir: str, device: str, deny_roots=()) -> dict:
             return done
     except Exception:
         return done
-    for key, layer in (("landlock", lambda: _landlock(sandbox_dir, device, deny_roots)), ("seccomp", _seccomp)):
+    for key, layer in (("landlock", lambda: _landlock(kit_dir, work_dir, device, deny_roots)), ("seccomp", _seccomp)):
         try:
             done[key] = layer()
         except Exception:
@@ -394,7 +400,7 @@ def confine(sandbox_dir: str, device: str, deny_roots=()) -> dict:
     return done
 
 
-def probe_confinement(sandbox_dir: str, device: str, deny_roots: list) -> dict:
+def probe_confinement(kit_dir: str, work_dir: str, device: str, deny_roots: list) -> dict:
     """At zygote start: confine a throw-away child and check that the kernel really refuses.
 
     Returns {"landlock": ABI or 0, "seccomp": bool}, each true only when the
@@ -407,7 +413,7 @@ def probe_confinement(sandbox_dir: str, device: str, deny_roots: list) -> dict:
         code = 0
         try:
             os.close(r)
-            done = confine(sandbox_dir, device, deny_roots)
+            done = confine(kit_dir, work_dir, device, deny_roots)
             try:
                 p = os.fork()
                 if p == 0:
@@ -418,6 +424,11 @@ def probe_confinement(sandbox_dir: str, device: str, deny_roots: list) -> dict:
                 pass
             try:
                 os.close(os.open((list(deny_roots) or ["/"])[0], os.O_RDONLY))
+                done["landlock"] = 0
+            except OSError:
+                pass
+            try:  # the kit part of the sandbox must be read-only
+                os.close(os.open(os.path.join(kit_dir, "config.json"), os.O_WRONLY | os.O_APPEND))
                 done["landlock"] = 0
             except OSError:
                 pass
@@ -604,25 +615,129 @@ def describe_exception(exc: BaseException, filename_hint: str) -> dict:
             where = f"{os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name}"
     if isinstance(exc, SyntaxError):
         where = f"{os.path.basename(exc.filename or '?')}, line {exc.lineno}"
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "(the exception could not be printed)"
     return {
-        "type": type(exc).__name__,
-        "message": str(exc)[:2000],
-        "where": where,
+        "type": type(exc).__name__[:100],
+        "message": message[:MAX_MESSAGE],
+        "where": where[:200],
     }
 
 
-def load_student_module(sandbox_dir: str, module: str):
-    """Import submission/<module>.py as submission.<module> (a synthetic package)."""
-    pkg_dir = os.path.join(sandbox_dir, "submission")
+MAX_MESSAGE = 300  # characters of an exception message that reach the parent
+
+
+class DependencyError(ImportError):
+    """A function of an earlier exercise is needed, but that module could not be imported."""
+
+
+def _package(work_dir: str):
     if "submission" not in sys.modules:
         pkg = types.ModuleType("submission")
-        pkg.__path__ = [pkg_dir]
+        pkg.__path__ = [os.path.join(work_dir, "submission")]
         pkg.__package__ = "submission"
         sys.modules["submission"] = pkg
-    path = os.path.join(pkg_dir, module + ".py")
+    return sys.modules["submission"]
+
+
+def _placeholder(module, dep: str, reason: str) -> None:
+    """Turn ``module`` into one whose every attribute is a function raising DependencyError."""
+    for key in [k for k in module.__dict__ if not k.startswith("__")]:
+        del module.__dict__[key]
+
+    def missing(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def unavailable(*args, **kwargs):
+            raise DependencyError(f"{name}() of {dep}.py is needed here, but {dep}.py {reason}; fix {dep} first")
+
+        unavailable.__name__ = name
+        return unavailable
+
+    module.__getattr__ = missing
+
+
+class _EarlierExercises:
+    """Import hook for the student's EARLIER exercises (``from .ex1_values import ...``).
+
+    The graded module imports the student's own earlier work, never a
+    reference. An earlier module that is missing or fails to import becomes a
+    placeholder whose functions raise DependencyError, so only the checks
+    that really call it fail, and their feedback names the module to fix.
+    """
+
+    def __init__(self, work_dir: str, names: list[str]):
+        self.dir = os.path.join(work_dir, "submission")
+        self.names = {f"submission.{n}": n for n in names}
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.names:
+            return None
+        origin = os.path.join(self.dir, self.names[fullname] + ".py")
+        return importlib.util.spec_from_loader(fullname, self, origin=origin)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module) -> None:
+        dep = self.names[module.__name__]
+        path = os.path.join(self.dir, dep + ".py")
+        module.__file__ = path
+        if not os.path.isfile(path):
+            return _placeholder(module, dep, "is not in the submission")
+        try:
+            with open(path, "rb") as f:
+                code = compile(f.read(), path, "exec")
+            exec(code, module.__dict__)  # noqa: S102 (student code, inside the sandbox)
+        except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
+            info = describe_exception(exc, "/submission/")
+            where = f" ({info['where']})" if info["where"] else ""
+            _placeholder(module, dep, f"could not be imported: {info['type']}{where}")
+
+
+def load_student_module(work_dir: str, module: str, earlier: list[str] | None = None):
+    """Import submission/<module>.py as submission.<module> (a synthetic package)."""
+    _package(work_dir)
+    if earlier and not any(isinstance(f, _EarlierExercises) for f in sys.meta_path):
+        sys.meta_path.insert(0, _EarlierExercises(work_dir, earlier))
+    path = os.path.join(work_dir, "submission", module + ".py")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{module}.py is not in the submission")
     return importlib.import_module(f"submission.{module}")
+
+
+def load_kit_module(kit_dir: str, work_dir: str, name: str):
+    """Import the kit's own module ``name`` (given code, a suite driver) into the submission package.
+
+    It is read from the kit's read-only folder, never from the submission, and
+    its relative imports (``from .ex2_reinforce import ...``) reach the
+    student's modules.
+    """
+    full = f"submission.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    _package(work_dir)
+    spec = importlib.util.spec_from_file_location(full, os.path.join(kit_dir, "modules", name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "submission"
+    sys.modules[full] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def given_function(kit_dir: str, work_dir: str, module: str, function: str, student, functions: list[str]):
+    """``function`` from the kit's copy of ``module``, with the student's functions bound into it."""
+    given = load_kit_module(kit_dir, work_dir, f"__given_{module}")
+    for name in functions:
+        fn = getattr(student, name, None)
+        if fn is None:
+            def fn(*args, _name=name, **kwargs):
+                raise AttributeError(f"{module}.py defines no function {_name}()")
+        setattr(given, name, fn)
+    return getattr(given, function, None)
 
 
 def run_case(fn, case: dict, arrays: dict, device: str) -> tuple[dict, dict]:
@@ -709,7 +824,7 @@ def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
     """Runs in the forked child. Never returns: ends with os._exit."""
     import torch
 
-    sandbox_dir = cfg["sandbox_dir"]
+    kit_dir, work_dir = cfg["kit_dir"], cfg["work_dir"]
     limits = request.get("limits", {})
     cpu = int(limits.get("cpu_seconds", 60))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -733,23 +848,39 @@ def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
             pass
     # kernel layers first, while this forked child is still single-threaded
     # (seccomp and Landlock apply to the calling thread and its future threads)
-    confine(sandbox_dir, cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
+    confine(kit_dir, work_dir, cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
     torch.set_num_threads(int(cfg.get("threads", 1)))
 
     module_name = request["module"]
     fn_name = request["function"]
     device = cfg.get("device", "cpu")
-    install_audit_hook(cfg["deny_roots"], cfg["allow_roots"], sandbox_dir)
+    install_audit_hook(cfg["deny_roots"], cfg["allow_roots"], work_dir)
 
     def emit(header: dict, arr: dict | None = None) -> None:
         write_all(out_fd, pack(header, arr))
 
+    graded = cfg.get("graded", {})
+    kind = request.get("kind", "student")
+    student_module = module_name if kind != "kit" else request.get("graded")
+    info = graded.get(student_module or "", {})
     try:
-        mod = load_student_module(sandbox_dir, module_name)
+        if kind == "kit":
+            if student_module:  # the driver imports the graded module: its earlier exercises resolve as usual
+                load_student_module(work_dir, student_module, info.get("earlier"))
+            mod = load_kit_module(kit_dir, work_dir, module_name)
+        else:
+            mod = load_student_module(work_dir, module_name, info.get("earlier"))
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
         emit({"event": "import_error", "error": describe_exception(exc, "/submission/")})
         os._exit(0)
-    fn = getattr(mod, fn_name, None)
+    if kind == "given":
+        try:
+            fn = given_function(kit_dir, work_dir, module_name, fn_name, mod, info.get("functions", []))
+        except BaseException as exc:
+            emit({"event": "import_error", "error": describe_exception(exc, "/submission/")})
+            os._exit(0)
+    else:
+        fn = getattr(mod, fn_name, None)
     if fn is None or not callable(fn):
         emit({"event": "missing", "error": {"type": "AttributeError", "message": f"{module_name}.py defines no function {fn_name}()", "where": ""}})
         os._exit(0)
@@ -783,7 +914,8 @@ def serve(cfg: dict, in_fd: int, out_fd: int) -> None:
 def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> bytes:
     """Fork a child for one request; collect its frames until it exits or times out."""
     r, w = os.pipe()
-    log_path = os.path.join(cfg["sandbox_dir"], "log", f"{request.get('id', 'x')}.txt")
+    # the child's stdout/stderr: an anonymous in-memory file (no path the child could replace by a link)
+    log = os.memfd_create("rlkit-child-log", 0)
     zygote = os.getpid()
     pid = os.fork()
     if pid == 0:  # ---- child
@@ -795,10 +927,10 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
-            log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
             os.dup2(log, 2)
-            os.chdir(cfg["sandbox_dir"])
+            os.close(log)
+            os.chdir(cfg["work_dir"])
             child_main(cfg, request, arrays, w)
         except BaseException:
             traceback.print_exc()
@@ -839,13 +971,12 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     else:
         exit_info = {"code": os.WEXITSTATUS(status)}
     try:
-        with open(log_path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - 2000))
-            log_tail = f.read().decode(errors="replace")
+        size = os.lseek(log, 0, os.SEEK_END)
+        os.lseek(log, max(0, size - 2000), os.SEEK_SET)
+        log_tail = os.read(log, 2000).decode(errors="replace")
     except OSError:
         log_tail = ""
+    os.close(log)
     # Only whole frames go on: a child that wrote a torn or bogus frame header
     # (a length running past the end) must not swallow the summary below.
     body = whole_frames(bytes(buf))
@@ -872,8 +1003,7 @@ def whole_frames(data: bytes) -> bytes:
 def main() -> None:
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
-    sys.path.insert(0, cfg["sandbox_dir"])  # for `common` (a trusted copy lives here)
-    os.makedirs(os.path.join(cfg["sandbox_dir"], "log"), exist_ok=True)
+    sys.path.insert(0, cfg["kit_dir"])  # for `common` (a trusted copy lives here)
     # preload what every submission needs, once, before any fork
     import numpy  # noqa: F401
     import torch
@@ -893,7 +1023,7 @@ def main() -> None:
             pass
     in_fd, out_fd = int(cfg["in_fd"]), int(cfg["out_fd"])
     _load_libc()
-    kernel = probe_confinement(cfg["sandbox_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
+    kernel = probe_confinement(cfg["kit_dir"], cfg["work_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
     write_all(out_fd, pack({"event": "ready", "kernel": kernel}))
     serve(cfg, in_fd, out_fd)
 

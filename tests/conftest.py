@@ -13,7 +13,90 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder.runner import grade  # noqa: E402
+import autograder.runner as _runner  # noqa: E402
+
+
+# ------------------------------------------------------------------ no answer in any report
+# Every report produced anywhere in this test run is scanned: no line of a solution region
+# and no line of a hidden suite may reach a field a student sees.
+def _answer_lines() -> dict[str, str]:
+    """Significant lines of the solution regions and of the hidden suites -> where they come from."""
+    lines: dict[str, str] = {}
+    for path in sorted((ROOT / "solutions").glob("*.py")):
+        inside = False
+        for line in path.read_text().splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 20 and not line.strip().startswith("# TODO"):
+                lines[line.strip()] = f"solutions/{path.name}"
+    for path in sorted((ROOT / "autograder" / "suites").glob("*.py")):
+        for line in path.read_text().splitlines():
+            if len(line.strip()) >= 30:
+                lines[line.strip()] = f"autograder/suites/{path.name}"
+    return lines
+
+
+ANSWER_LINES = _answer_lines()
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _strings(v)
+
+
+def leaked_answer_lines(report) -> list[str]:
+    """The solution-region and hidden-suite lines found in a report (a dict, or its text)."""
+    text = "\n".join(_strings(report)) if not isinstance(report, str) else report
+    return [f"{where}: {line}" for line, where in ANSWER_LINES.items() if line in text]
+
+
+def assert_no_answers(report) -> None:
+    leaks = leaked_answer_lines(report)
+    assert not leaks, f"a report carries {len(leaks)} answer line(s), e.g. {leaks[:3]}"
+
+
+def _scanned_grade(*args, **kwargs):
+    report = _real_grade(*args, **kwargs)
+    assert_no_answers(report)
+    return report
+
+
+_real_grade = _runner.grade
+_runner.grade = _scanned_grade  # test modules import it after this file: they get the scanned one
+grade = _scanned_grade
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Reports written to files by subprocesses (CLI, batch, Gradescope) are scanned too."""
+    import json
+
+    base = getattr(session.config, "_tmp_path_factory", None)
+    try:
+        root = base.getbasetemp() if base is not None else None
+    except Exception:
+        root = None
+    if root is None or not Path(root).is_dir():
+        return
+    leaks = []
+    for path in Path(root).rglob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except Exception:
+            continue
+        if isinstance(data, dict) and ("exercises" in data or "tests" in data):
+            leaks += [f"{path}: {x}" for x in leaked_answer_lines(data)]
+    if leaks:
+        session.exitstatus = 1
+        print(f"\nANSWER LINES IN REPORT FILES: {leaks[:5]}", file=sys.stderr)
 
 
 def scores_by_function(report: dict) -> dict[tuple[str, str], tuple[float, float]]:

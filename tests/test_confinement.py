@@ -31,7 +31,10 @@ def _in_confined_child(tmp_path, probes: dict) -> dict:
         out = {}
         try:
             os.close(r)
-            out["_confined"] = worker.confine(str(tmp_path), "cpu", [str(ROOT)])
+            kit = tmp_path / "kit"
+            kit.mkdir(exist_ok=True)
+            (kit / "config.json").write_text("{}")
+            out["_confined"] = worker.confine(str(kit), str(tmp_path / "work"), "cpu", [str(ROOT)])
             for name, probe in probes.items():
                 try:
                     probe()
@@ -55,8 +58,11 @@ def _in_confined_child(tmp_path, probes: dict) -> dict:
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
     d = tmp_path_factory.mktemp("probe")
+    (d / "kit").mkdir()
+    (d / "kit" / "config.json").write_text("{}")
+    (d / "work").mkdir()
     worker._load_libc()
-    return worker.probe_confinement(str(d), "cpu", [str(ROOT)])
+    return worker.probe_confinement(str(d / "kit"), str(d / "work"), "cpu", [str(ROOT)])
 
 
 def _fork_and_reap():
@@ -71,21 +77,27 @@ def test_landlock_keeps_the_kit_unreadable_even_to_native_code(tmp_path, kernel)
         pytest.skip("Landlock is not available on this kernel")
     import torch
 
+    (tmp_path / "work").mkdir()
     solution = str(ROOT / "solutions" / "ex1_values.py")
     res = _in_confined_child(tmp_path, {
         "open": lambda: open(solution).read(),
         "torch.from_file": lambda: torch.from_file(solution, shared=False, size=16, dtype=torch.uint8),
         "list kit": lambda: os.listdir(str(ROOT)),
         "read /root": lambda: os.listdir("/root"),
-        "write own dir": lambda: (tmp_path / "scratch.txt").write_text("fine"),
+        "write own dir": lambda: (tmp_path / "work" / "scratch.txt").write_text("fine"),
+        "read kit part": lambda: open(tmp_path / "kit" / "config.json").read(),
+        "write kit part": lambda: open(tmp_path / "kit" / "config.json", "a").write("x"),
+        "new file in kit part": lambda: open(tmp_path / "kit" / "planted.py", "w").write("x"),
         "write /tmp": lambda: open("/tmp/rlkit-confinement-test.txt", "w").write("x"),
         "read torch": lambda: open(torch.__file__).read(10),
         "read /proc/self": lambda: open("/proc/self/status").read(10),
     })
     assert res["_confined"]["landlock"]
-    for name in ("open", "torch.from_file", "list kit", "read /root", "write /tmp"):
+    for name in ("open", "torch.from_file", "list kit", "read /root", "write /tmp", "write kit part",
+                 "new file in kit part"):
         assert res[name] != "ok", (name, res)
-    for name in ("write own dir", "read torch", "read /proc/self"):
+    assert not (tmp_path / "kit" / "planted.py").exists()
+    for name in ("write own dir", "read kit part", "read torch", "read /proc/self"):
         assert res[name] == "ok", (name, res)
     assert not os.path.exists("/tmp/rlkit-confinement-test.txt")
 
@@ -132,6 +144,48 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _descendants(root: int) -> list[int]:
+    """Live processes below ``root`` (not counting it)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _alive(int(entry)):
+            try:
+                parent[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, frontier = [], [root]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        out += kids
+        frontier = kids
+    return out
+
+
+def _host_pid(ns_pid: int, ancestor: int) -> int:
+    """The pid, as this process sees it, of the sandbox process that calls itself ``ns_pid``
+    (the sandbox runs in a PID namespace of its own)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("NSpid", "").split()[-1:] != [str(ns_pid)]:
+            continue
+        pid = int(entry)
+        while pid > 1:  # is it a descendant of the sandbox's first process?
+            if pid == ancestor:
+                return int(entry)
+            try:
+                pid = int(dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                               if ":" in line)["PPid"])
+            except (OSError, KeyError, ValueError):
+                break
+    return ns_pid if ancestor is None else -1
+
+
 def _wait_dead(pid: int, seconds: float = 10.0) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -163,17 +217,22 @@ def test_no_child_outlives_a_timeout_or_the_grader(tmp_path):
     try:
         res = sub.call("mod", "f", "a", timeout=2)
         assert not res.ok and res.error["type"] == "Timeout"
-        pid_a = int(Path(sub.sandbox.dir, "pid-a.txt").read_text())
-        assert _wait_dead(pid_a), "the timed-out child survived"
+        assert Path(sub.sandbox.work_dir, "pid-a.txt").read_text()
+        end = time.monotonic() + 10
+        while len(_descendants(sub.sandbox.proc.pid)) > 1 and time.monotonic() < end:
+            time.sleep(0.05)
+        # left: the worker (zygote), and unshare's own process where the sandbox has a PID namespace
+        assert len(_descendants(sub.sandbox.proc.pid)) <= 1, "the timed-out child survived"
         # now the worker (zygote) itself is killed while a child sleeps in a call
-        sandbox_dir = sub.sandbox.dir
+        sandbox_dir = sub.sandbox.work_dir
         caller = threading.Thread(target=lambda: sub.call("mod", "f", "b", timeout=120))
         caller.start()
         pid_file = Path(sandbox_dir, "pid-b.txt")
         end = time.monotonic() + 60
         while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < end:
             time.sleep(0.05)
-        pid_b = int(pid_file.read_text())
+        pid_b = _host_pid(int(pid_file.read_text()), sub.sandbox.proc.pid)
+        assert pid_b > 0
         os.kill(sub.sandbox.proc.pid, signal.SIGKILL)
         assert _wait_dead(pid_b), "a child outlived its worker (no parent-death signal?)"
         caller.join(timeout=60)

@@ -25,7 +25,11 @@ def others() -> list[str]:
     return [n for n in available_exercises() if n != "ex1_values"][:1]
 
 
-def test_syntax_error_costs_only_its_module(tmp_path):
+def test_syntax_error_costs_its_module_and_only_the_functions_that_call_it(tmp_path):
+    """ex2 imports the student's own ex1: a syntax error there costs the ex2 functions that call
+    ex1 (the feedback names ex1 as the cause), and no other ex2 function."""
+    from autograder.exercises import BY_NAME
+
     bad = REF.replace("def action_values(", "def action_values(:", 1)
     folder = make_submission(tmp_path, {"ex1_values.py": bad})
     report = grade(folder, ["ex1_values"] + others(), skip_learning=True)
@@ -34,8 +38,18 @@ def test_syntax_error_costs_only_its_module(tmp_path):
     assert ex["ex1_values"]["score"] == 0
     fb = feedback_of(report, "discounted_returns")
     assert fb and all("SyntaxError" in f and "line" in f for f in fb), fb
+    scores = scores_by_function(report)
     for name in others():
-        assert ex[name]["score"] == ex[name]["max_score"], name
+        callers = {f for f, deps in BY_NAME[name].uses.items() if any(m == "ex1_values" for m, _ in deps)}
+        assert callers
+        for (module, fn), (score, mx) in scores.items():
+            if module != name:
+                continue
+            if fn in callers:
+                assert score < mx, fn
+                assert all("ex1_values" in f for f in feedback_of(report, fn) if f), feedback_of(report, fn)
+            else:
+                assert score == mx, (fn, feedback_of(report, fn))
 
 
 def test_missing_module_and_missing_function(tmp_path):

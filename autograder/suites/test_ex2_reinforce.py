@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +24,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, rebuild_network, run, to_case
-from autograder.student import Case, Submission, env, generator, network, tensor
+from autograder.student import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
 from common.rollout import Episode, evaluate_policy
@@ -642,20 +639,11 @@ PlainSGD = _sgd_namespace["PlainSGD"]
 
 
 @pytest.fixture(scope="module")
-def driver_sub(request, sub):
-    """A second sandbox: the student's files plus the driver module."""
-    tmp = Path(tempfile.mkdtemp(prefix="rlkit-ex2-driver-"))
-    for p in sorted(Path(sub.path).glob("*.py")):
-        if p.is_file() and not p.is_symlink() and p.name != f"{_DRIVER_NAME}.py":
-            shutil.copyfile(p, tmp / p.name)
-    (tmp / f"{_DRIVER_NAME}.py").write_text(_DRIVER)
-    strict = request.config.getoption("--sandbox-mode", "standard") == "strict"
-    # the same files as the main sandbox: earlier exercises come from the reference
-    graded = getattr(getattr(sub, "sandbox", None), "module", None)
-    s = Submission(tmp, device=sub.device, strict=strict, module=graded)
+def driver_sub(sub):
+    """A second sandbox on the same files, whose kit part also holds the driver module."""
+    s = sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
     yield s
     s.close()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 UPDATE_LR = 0.05

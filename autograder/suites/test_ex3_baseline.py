@@ -15,10 +15,6 @@ policy here, in the parent, on environment seeds the child never sees.
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +23,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, rebuild_network, run, to_case
-from autograder.sandbox import GraderError, Sandbox
-from autograder.student import Submission, network
+from autograder.student import network
 from common.networks import PolicyNet, ValueNet
 from common.rollout import Episode, evaluate_policy
 from solutions import ex3_baseline as ref
@@ -799,31 +794,11 @@ PlainSGD = _sgd_namespace["PlainSGD"]
 
 
 @pytest.fixture(scope="module")
-def driver_sub(request, sub):
-    """A second sandbox: the student's files plus the driver module."""
-    tmp = Path(tempfile.mkdtemp(prefix="rlkit-ex3-driver-"))
-    for p in sorted(Path(sub.path).glob("*.py")):
-        if p.is_file() and not p.is_symlink() and p.name != f"{_DRIVER_NAME}.py":
-            shutil.copyfile(p, tmp / p.name)
-    (tmp / f"{_DRIVER_NAME}.py").write_text(_DRIVER)
-    strict = request.config.getoption("--sandbox-mode", "standard") == "strict"
-    # the same files as the main sandbox: earlier exercises come from the reference
-    graded = getattr(getattr(sub, "sandbox", None), "module", None)
-    s = Submission(tmp, device=sub.device, strict=strict, module=graded)
-    sandbox = getattr(s, "sandbox", None)
-    if isinstance(sandbox, Sandbox):  # start it now, with retries (a busy machine can fail one start)
-        for attempt in range(3):
-            try:
-                sandbox.start()
-                break
-            except GraderError:
-                sandbox.close()
-                if attempt == 2:
-                    raise
-                time.sleep(1.0)
+def driver_sub(sub):
+    """A second sandbox on the same files, whose kit part also holds the driver module."""
+    s = sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
     yield s
     s.close()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 UPDATE_LR = 0.05

@@ -1,0 +1,548 @@
+"""Attacks on the instructor's grade, one class per test (issue 9's findings, written from scratch).
+
+Each test plays a hostile submission that has read the grader's source, and
+checks what the kernel-backed design promises:
+
+1. no reference code is anywhere a child can read, so none reaches feedback;
+2. nothing a child writes is followed by trusted code (planted links);
+3. in a batch, one student's sandbox cannot read or change another's;
+4. switching the Python audit hook off gains nothing (the kernel still holds);
+5. the grader's environment never reaches a child or a report;
+6. given code (the training loops) comes from the kit, not the submission;
+7. caps hold before parsing (frames, result trees, network configs, uploads);
+8. feedback is plain text.
+
+They run in standard and strict mode where both apply.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from autograder import worker
+from autograder.exercises import BY_NAME
+
+from conftest import ROOT, assert_no_answers, feedback_of, grade, make_submission, scores_by_function
+
+MODES = ["standard", "strict"]
+
+
+def stub(module: str) -> str:
+    return (ROOT / "assignments" / f"{module}.py").read_text()
+
+
+def ref(module: str) -> str:
+    return (ROOT / "solutions" / f"{module}.py").read_text()
+
+
+def stubs(folder: Path, **replace: str) -> Path:
+    """A submission of every stub, with some modules replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in BY_NAME:
+        (folder / f"{name}.py").write_text(replace.get(name, stub(name)))
+    return folder
+
+
+def world_writable_dir() -> Path:
+    """A folder any user may write (so a failed defence would show, even as the sandbox's own user)."""
+    d = Path(tempfile.mkdtemp(prefix="rlkit-attack-target-"))
+    os.chmod(d, 0o777)
+    return d
+
+
+# ---------------------------------------------------------------- 1. no reference in any sandbox
+LOOT = '''
+import os as _os
+
+
+def _loot():
+    """Every solution region of every .py file this process can read near its sandbox."""
+    found, seen = [], set()
+    here = _os.getcwd()
+    roots = [here, _os.path.dirname(here), _os.path.dirname(_os.path.abspath(__file__))]
+    for root in roots:
+        for dirpath, dirs, files in _os.walk(root):
+            for name in files:
+                path = _os.path.join(dirpath, name)
+                if path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    text = open(path, errors="replace").read()
+                except Exception:
+                    continue
+                start = text.find("### BEGIN SOLUTION")
+                while start >= 0:
+                    end = text.find("### END SOLUTION", start)
+                    found.append(text[start + 19:end])
+                    start = text.find("### BEGIN SOLUTION", end)
+    return "".join(found)
+
+
+_LOOT = _loot()
+
+
+def _leak(part):
+    raise RuntimeError(_LOOT[part * 250:(part + 1) * 250] or "nothing found")
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_reference_code_reaches_a_sandbox_or_the_feedback(tmp_path, mode):
+    """ex5's sandbox once held the reference ex1..ex4 beside the student's file; its feedback carried them."""
+    ex5 = stub("ex5_rlhf") + LOOT + "".join(
+        f"\n\ndef {fn}(*args, **kwargs):\n    _leak({i})\n" for i, fn in enumerate(BY_NAME["ex5_rlhf"].functions))
+    folder = stubs(tmp_path / "sub", ex5_rlhf=ex5)
+    report = grade(folder, ["ex5_rlhf"], sandbox=mode, skip_learning=True)
+    assert_no_answers(report)
+    fb = feedback_of(report, "preference_loss")
+    assert fb and all("nothing found" in f for f in fb), fb  # the attack ran, and found nothing
+
+
+# ---------------------------------------------------------------- 2. planted links are never followed
+PLANT = '''
+import os as _os
+
+_TARGET = {target!r}
+for _d in (".", "..", "../log", "log", "../kit", "../kit/modules", "../work", "submission", "mpl"):
+    for _name in [f"{{i}}.txt" for i in range(1, 120)] + ["zygote.log", "config.json", "pytest.log"]:
+        try:
+            _os.symlink("../" * 14 + _TARGET.lstrip("/"), _os.path.join(_d, _name))
+        except Exception:
+            pass
+print("written through a planted link")
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_links_planted_by_a_child_are_never_followed(tmp_path, mode):
+    """Children once wrote their log through links a previous child planted, outside the sandbox."""
+    target = world_writable_dir() / "victim.txt"
+    try:
+        src = ref("ex1_values") + PLANT.format(target=str(target))
+        folder = make_submission(tmp_path / "sub", {"ex1_values.py": src})
+        report = grade(folder, ["ex1_values"], sandbox=mode)
+        assert not target.exists(), f"a child wrote outside its sandbox: {target.read_text()[:200]!r}"
+        assert report["total"] == report["max_total"]  # the planting itself costs nothing
+    finally:
+        shutil.rmtree(target.parent, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- 3. sandboxes are isolated from each other
+SNOOP = '''
+import glob as _glob
+import os as _os
+import time as _time
+
+_MARK = "BOB-" + "SECRET-" + {mark!r}
+
+
+def _snoop():
+    """Look for another student's files for a few seconds: /proc, /tmp, links; also try to write there."""
+    found = []
+    start_file = "snoop-start.txt"
+    try:
+        t0 = float(open(start_file).read())
+    except Exception:
+        t0 = _time.time()
+        try:
+            open(start_file, "w").write(str(t0))
+        except Exception:
+            pass
+    while _time.time() < t0 + 8 and not found:
+        paths = set()
+        for _pattern in ("/tmp/rlkit-sandbox-*/work/submission/*.py", "../../*/work/submission/*.py"):
+            try:
+                paths |= set(_glob.glob(_pattern))
+            except Exception:
+                pass
+        try:
+            entries = _os.listdir("/proc")
+        except Exception:
+            entries = []
+        for entry in entries:
+            try:
+                cmd = open(f"/proc/{{entry}}/cmdline", "rb").read().decode(errors="replace")
+            except Exception:
+                continue
+            for part in cmd.split("\\0"):
+                if "rlkit-sandbox-" in part:
+                    try:
+                        paths |= set(_glob.glob(part.split("/kit/")[0] + "/work/submission/*.py"))
+                    except Exception:
+                        pass
+            try:
+                paths |= {{_os.path.join(f"/proc/{{entry}}/cwd/submission", n)
+                           for n in _os.listdir(f"/proc/{{entry}}/cwd/submission")}}
+            except Exception:
+                pass
+        own = _os.path.dirname(_os.getcwd()) + "/"
+        for path in paths:
+            if _os.path.realpath(path).startswith(own) or path.startswith(own):
+                continue  # its own sandbox
+            try:
+                text = open(path).read()
+            except Exception:
+                continue
+            if _MARK in text:
+                found.append(text[text.find(_MARK):][:60])
+            try:
+                open(path, "a").write("\\nraise SystemExit('sabotaged by a neighbour')\\n")
+            except Exception:
+                pass
+        _time.sleep(0.2)
+    return found
+
+
+_FOUND = _snoop()
+'''
+
+
+def test_batch_sandboxes_cannot_read_or_change_each_other(tmp_path):
+    """Two students in one strict `make grade-all`: the attacker finds and reads nothing of the victim's."""
+    mark = secrets.token_hex(6)
+    root = tmp_path / "batch"
+    attacker = ref("ex1_values") + SNOOP.format(mark=mark) + '''
+
+_reference_returns = discounted_returns
+
+
+def discounted_returns(rewards, dones, gamma):
+    if _FOUND:
+        raise RuntimeError("found: " + " | ".join(_FOUND))
+    return _reference_returns(rewards, dones, gamma)
+'''
+    victim = ref("ex1_values") + f"\n# BOB-SECRET-{mark}\n"
+    make_submission(root / "alice", {"ex1_values.py": attacker}, from_solutions=False)
+    make_submission(root / "bob", {"ex1_values.py": victim}, from_solutions=False)
+    out = tmp_path / "grades"
+    proc = subprocess.run([sys.executable, "-m", "autograder.batch", str(root), "--output", str(out),
+                           "--jobs", "2", "--exercise", "ex1_values", "--sandbox", "strict", "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    alice = json.loads((out / "alice.json").read_text())
+    bob = json.loads((out / "bob.json").read_text())
+    assert mark not in json.dumps(alice), "the attacker's report holds the victim's file"
+    assert bob["total"] == bob["max_total"] > 0, "the victim lost points"
+    assert alice["total"] == alice["max_total"]
+    assert_no_answers(alice)
+    assert "user of its own" in " ".join(alice["protections"])
+
+
+# ---------------------------------------------------------------- 4. the audit hook is not a guarantee
+HOOK_OFF = '''
+import gc as _gc
+import os as _os
+
+_DISABLED = 0
+for _o in _gc.get_objects():
+    if type(_o).__name__ == "function" and _o.__name__ == "hook" and _o.__closure__:
+        for _cell in _o.__closure__:
+            try:
+                value = _cell.cell_contents
+            except ValueError:
+                continue
+            if callable(value):
+                _cell.cell_contents = lambda *a, **k: None
+            elif isinstance(value, (tuple, set, frozenset)):
+                _cell.cell_contents = type(value)()
+        _DISABLED += 1
+
+
+def _grab():
+    """With the hook off: read the hidden suites and any reference copy, with open() and with ctypes."""
+    got = []
+    here = _os.path.dirname(_os.getcwd())
+    candidates = [{kit!r} + "/autograder/suites/test_ex2_reinforce.py", {kit!r} + "/solutions/ex1_values.py"]
+    for dirpath, dirs, files in _os.walk(here):
+        candidates += [_os.path.join(dirpath, f) for f in files if f.endswith(".py")]
+    for path in candidates:
+        try:
+            text = open(path).read()
+        except Exception:
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None)
+                fd = libc.open(path.encode(), 0)
+                buf = ctypes.create_string_buffer(1 << 16)
+                n = libc.read(fd, buf, 1 << 16)
+                text = buf.raw[:max(n, 0)].decode(errors="replace")
+            except Exception:
+                continue
+        for marker in ("### BEGIN SOLUTION", "@pytest.mark.points"):
+            i = text.find(marker)
+            if i >= 0:
+                got.append(text[i:i + 250])
+    return got
+
+
+_GOT = _grab()
+
+
+def sample_action(logits, generator=None):
+    raise RuntimeError(f"hook disabled {{_DISABLED}}x; " + (" || ".join(_GOT) or "nothing readable"))
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_switching_the_audit_hook_off_reads_nothing(tmp_path, mode):
+    """With the Python audit hook neutralised from plain Python, the kernel still hides every answer."""
+    ex2 = stub("ex2_reinforce") + HOOK_OFF.format(kit=str(ROOT))
+    folder = stubs(tmp_path / "sub", ex2_reinforce=ex2)
+    report = grade(folder, ["ex2_reinforce"], sandbox=mode, skip_learning=True)
+    assert_no_answers(report)
+    fb = feedback_of(report, "sample_action")
+    assert fb and all("hook disabled 1x" in f and "nothing readable" in f for f in fb), fb
+
+
+def test_strict_mode_refuses_a_kernel_without_landlock(monkeypatch, tmp_path):
+    """Strict grading needs the kernel's confinement; without it: a clear refusal, or an explicit,
+    reported override."""
+    from autograder import runner
+    from autograder.sandbox import GraderError
+
+    monkeypatch.setattr(worker, "probe_confinement", lambda *a, **k: {"landlock": 0, "seccomp": True})
+    with pytest.raises(GraderError, match="Landlock.*refusing to grade.*--allow-weak-sandbox"):
+        runner.grade(ROOT / "solutions", ["ex1_values"], sandbox="strict")
+    proc = subprocess.run([sys.executable, "-m", "autograder.batch", str(tmp_path), "--quiet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode in (0, 2)  # (this kernel may have Landlock: then the batch of nothing just runs)
+
+
+# ---------------------------------------------------------------- 5. the grader's environment stays out
+ENV_SNOOP = '''
+import os as _os
+
+
+def _env_snoop():
+    found = [f"{{k}}={{v}}" for k, v in _os.environ.items() if "RLKIT_TEST_SECRET" in k]
+    for entry in _os.listdir("/proc"):
+        for name in ("environ", "cmdline"):
+            try:
+                data = open(f"/proc/{{entry}}/{{name}}", "rb").read().decode(errors="replace")
+            except Exception:
+                continue
+            i = data.find("RLKIT_TEST_SECRET")
+            if i >= 0:
+                found.append(data[i:i + 80])
+    for path in ("/proc/1/environ", f"/proc/{{_os.getppid()}}/environ"):
+        try:
+            data = open(path, "rb").read().decode(errors="replace")
+        except Exception:
+            continue
+        if "RLKIT_TEST_SECRET" in data:
+            found.append(data[data.find("RLKIT_TEST_SECRET"):][:80])
+    return found
+
+
+_ENV = _env_snoop()
+print("env:", _ENV)
+_reference_action_values = action_values
+
+
+def action_values(P, R, V, gamma):
+    raise RuntimeError("env: " + (" | ".join(_ENV) or "nothing"))
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_graders_environment_never_reaches_a_child_or_a_report(tmp_path, monkeypatch, mode):
+    token = secrets.token_hex(8)
+    monkeypatch.setenv("RLKIT_TEST_SECRET", token)
+    monkeypatch.setenv("RLKIT_NO_SUITE_SERVER", "1")  # a fresh pytest per suite: it sees the variable
+    folder = make_submission(tmp_path / "sub", {"ex1_values.py": ref("ex1_values") + ENV_SNOOP})
+    report = grade(folder, ["ex1_values"], sandbox=mode)
+    text = json.dumps(report)
+    assert token not in text
+    fb = feedback_of(report, "action_values")
+    assert fb and all("env: nothing" in f for f in fb), fb
+
+
+# ---------------------------------------------------------------- 6. given code comes from the kit
+FAKE_TRAINING = '''
+
+import torch as _torch
+from common.networks import ActorCritic as _AC, PolicyNet as _PN, ValueNet as _VN
+from common.rollout import TrainResult as _TR
+
+
+def _controller(net):
+    """A hand-written CartPole controller (no learning): push towards where the pole falls."""
+    with _torch.no_grad():
+        layers = [m for m in net.modules() if isinstance(m, _torch.nn.Linear)]
+        for layer in layers:
+            layer.weight.zero_()
+            layer.bias.zero_()
+        layers[0].weight[0] = _torch.tensor([0.0, 0.5, 10.0, 2.0])
+        for layer in layers[1:-1]:
+            layer.weight[0, 0] = 1.0
+        layers[-1].weight[0, 0], layers[-1].weight[1, 0] = -10.0, 10.0
+    return net
+
+
+def _fake(*args, **kwargs):
+    policy = _controller(_PN(4, 2))
+    return _TR(episode_returns=[500.0] * int(kwargs.get("episodes", 300)), policy=policy, value=_VN(4), log={})
+
+
+def _fake_ppo(*args, **kwargs):
+    agent = _AC(4, 2)
+    _controller(agent.actor)
+    return _TR(episode_returns=[500.0] * 50, policy=agent, value=None,
+               log={"steps": [i * 512 for i in range(1, 51)], "mean_return": [500.0] * 50})
+
+
+train_reinforce = train_actor_critic = _fake
+train_ppo = _fake_ppo
+
+# and try to make the kit's own copy of the given code run this instead
+for _dirpath, _dirs, _files in __import__("os").walk(".."):
+    for _f in _files:
+        if _f.endswith(".py") and ("given" in _f or _f == "rollout.py"):
+            try:
+                open(__import__("os").path.join(_dirpath, _f), "a").write("\\ntrain_reinforce = None\\n")
+            except Exception:
+                pass
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_replacing_the_given_training_loop_earns_nothing(tmp_path, mode):
+    """Stubs plus a hand-written controller in place of train_*: the kit trains with its own loop."""
+    folder = stubs(tmp_path / "sub", **{m: stub(m) + FAKE_TRAINING for m in ("ex2_reinforce", "ex3_baseline",
+                                                                                 "ex4_ppo")})
+    report = grade(folder, ["ex2_reinforce", "ex3_baseline", "ex4_ppo"], sandbox=mode)
+    scores = scores_by_function(report)
+    for ex, fn in (("ex2_reinforce", "train_reinforce"), ("ex3_baseline", "train_actor_critic"),
+                   ("ex4_ppo", "train_ppo")):
+        assert scores[(ex, fn)][0] == 0, (fn, feedback_of(report, fn))
+        assert any("not implemented" in f or "NotImplementedError" in f for f in feedback_of(report, fn))
+    assert report["total"] == 0
+
+
+def test_the_kits_training_loop_still_trains_the_students_functions(tmp_path):
+    """The reference functions, trained by the kit's loop (not the file's own train_*), pass."""
+    src = ref("ex2_reinforce") + "\n\ndef train_reinforce(*args, **kwargs):\n    raise SystemExit('not mine')\n"
+    folder = make_submission(tmp_path / "sub", {"ex2_reinforce.py": src})
+    report = grade(folder, ["ex2_reinforce"])
+    assert scores_by_function(report)[("ex2_reinforce", "train_reinforce")] == (5, 5)
+
+
+# ---------------------------------------------------------------- 7. caps before parsing
+def test_an_oversized_frame_header_is_refused_before_json_parsing():
+    import tracemalloc
+
+    header = {"event": "case", "ok": True, "index": 0,
+              "output": {"kind": "sequence", "items": [{}] * 3_000_000}}
+    blob = worker.pack(header)[worker._HDR.size:]
+    assert len(blob) > 8 << 20
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="too large"):
+        worker.unpack(blob)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 3 * len(blob), peak  # not the gigabyte a parsed tree of millions of dicts costs
+
+
+def test_a_result_tree_with_too_many_nodes_is_garbage():
+    from autograder.sandbox import MAX_NODES, _frame_ok
+
+    items = [{"kind": "none"}] * (MAX_NODES + 1)
+    assert not _frame_ok({"event": "case", "ok": True, "index": 0, "output": {"kind": "sequence", "items": items}}, {})
+    small = [{"kind": "none"}] * 100
+    assert _frame_ok({"event": "case", "ok": True, "index": 0, "output": {"kind": "sequence", "items": small}}, {})
+
+
+def test_a_returned_network_config_is_checked_before_it_is_built(monkeypatch):
+    from autograder.checks import CheckFailed
+    from autograder.harness import rebuild_network
+    from autograder.student import Leaf
+    from common import networks
+
+    built = []
+    real_init = networks.PolicyNet.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(kwargs)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(networks.PolicyNet, "__init__", counting_init)
+    state = {k: v.numpy() for k, v in networks.PolicyNet(4, 2, hidden=(8,)).state_dict().items()}
+    built.clear()
+    huge = Leaf("network", {"class": "PolicyNet", "state": state,
+                            "config": {"obs_dim": 4, "n_actions": 2, "hidden": [4096] * 4, "activation": "tanh"}})
+    with pytest.raises(CheckFailed, match="parameters"):
+        rebuild_network(huge, "train_reinforce")
+    deep = Leaf("network", {"class": "PolicyNet", "state": state,
+                            "config": {"obs_dim": 4, "n_actions": 2, "hidden": [8] * 100, "activation": "tanh"}})
+    with pytest.raises(CheckFailed, match="layer widths"):
+        rebuild_network(deep, "train_reinforce")
+    assert built == []
+    fine = Leaf("network", {"class": "PolicyNet", "state": state,
+                            "config": {"obs_dim": 4, "n_actions": 2, "hidden": [8], "activation": "tanh"}})
+    assert rebuild_network(fine, "train_reinforce") is not None
+
+
+@pytest.mark.parametrize("what", ["many files", "large file"])
+def test_an_oversized_upload_is_refused_with_a_clear_message(tmp_path, what):
+    folder = make_submission(tmp_path / "sub")
+    if what == "many files":
+        for i in range(3000):
+            (folder / f"helper_{i}.py").write_text("x = 1\n")
+        phrase = ".py files"
+    else:
+        (folder / "blob.py").write_text("# " + "x" * (3 << 20) + "\n")
+        phrase = "MB"
+    report = grade(folder, ["ex1_values", "ex2_reinforce"], skip_learning=True)
+    assert report["total"] == 0
+    for ex in report["exercises"]:
+        for t in ex["tests"]:  # the driver's sandbox (reinforce_update) applies the same rule
+            assert "SubmissionRejected" in t["feedback"] and phrase in t["feedback"], t
+
+
+# ---------------------------------------------------------------- 8. plain-text feedback
+def test_feedback_is_plain_text(tmp_path):
+    src = ref("ex1_values") + (
+        "\n\ndef discounted_returns(rewards, dones, gamma):\n"
+        "    raise RuntimeError('\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mRED\\x1b[0m\\r\\n' + 'y' * 5000)\n")
+    folder = make_submission(tmp_path / "sub", {"ex1_values.py": src})
+    report = grade(folder, ["ex1_values"], skip_learning=True)
+    fb = feedback_of(report, "discounted_returns")
+    assert fb and all("RED" in f for f in fb), fb
+    for f in fb:
+        assert not any(ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0 for c in f), repr(f)
+        assert len(f) < 1000
+
+
+def test_kit_part_of_a_sandbox_is_read_only_and_private(tmp_path):
+    """The folder layout the guarantees rest on (strict mode, as root: a user of its own)."""
+    from autograder.student import Submission
+
+    if os.geteuid() != 0:
+        pytest.skip("strict mode's users need root")
+    import torch
+
+    folder = stubs(tmp_path / "sub")
+    sub = Submission(folder, strict=True, module="ex2_reinforce")
+    try:
+        res = sub.call("ex1_values", "discounted_returns", torch.ones(3), torch.zeros(3), 0.5)
+        assert res.not_implemented, res.error
+        work = os.stat(sub.sandbox.work_dir)
+        kit = os.stat(sub.sandbox.kit_dir)
+        assert work.st_uid >= 1_000_000 and stat.S_IMODE(work.st_mode) == 0o700
+        assert kit.st_uid == 0 and not stat.S_IMODE(kit.st_mode) & 0o022
+        assert not list(Path(sub.sandbox.dir).rglob("*solution*"))
+        assert "### BEGIN SOLUTION" not in "".join(p.read_text() for p in Path(sub.sandbox.dir).rglob("*.py"))
+    finally:
+        sub.close()
