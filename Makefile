@@ -23,11 +23,16 @@ help:
 
 venv: $(STAMP)
 
-# torch first and pinned (an unpinned torch would pull GBs of CUDA wheels), then the rest.
+# torch first and pinned, then the rest. The pin does not stop Linux from pulling the CUDA build
+# (GBs of nvidia-* wheels): tools/torch_index.py takes the CPU wheel index when no NVIDIA GPU is
+# present (no nvidia-smi), the default (CUDA) build when one is. TORCH_INDEX=cpu|cuda|default|URL
+# overrides it. An unreachable index fails fast (pip --timeout 5 --retries 0), then a plain
+# pinned install from the configured index follows.
+TORCH_INDEX ?= auto
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) tools/torch_index.py --spec "$(TORCH_SPEC)" --index "$(TORCH_INDEX)"
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
@@ -38,9 +43,11 @@ $(BENCH_STAMP): $(STAMP)
 grade: venv
 	$(PY) -m autograder $(SUBMISSION) --device $(DEVICE) $(ARGS)
 
+# LMS=canvas_export.csv also writes grades/lms_grades.csv for the gradebook import (tools/lms_csv.py)
 grade-all: venv
 	@test -n "$(SUBMISSIONS)" || (echo "usage: make grade-all SUBMISSIONS=dir" && exit 2)
 	$(PY) -m autograder.batch $(SUBMISSIONS) $(ARGS)
+	@if [ -n "$(LMS)" ]; then $(PY) -m tools.lms_csv grades/grades.csv --lms "$(LMS)" --out grades/lms_grades.csv; fi
 
 test: venv
 	$(PY) -m pytest -q --durations=15 tests $(ARGS)
@@ -84,8 +91,10 @@ clean:
 #                    on dir/<exercise>/ (files <student>__<exercise>.ipynb or <student>.zip)
 #   make autograde   nbgrader autograde (ARGS=--force re-grades what was graded before)
 #   make feedback    nbgrader generate_feedback (HTML per student and exercise)
-#   make release-feedback   nbgrader release_feedback: the HTML back through the exchange
-#   make export      grades CSV: build/grades/notebook_grades.csv
+#   make release-feedback   nbgrader release_feedback: the HTML back through the exchange (exchange
+#                    students; the others are listed, to send by hand), exercise by exercise
+#   make export      grades CSV: build/grades/notebook_grades.csv (LMS=canvas_export.csv: also
+#                    build/grades/lms_grades.csv, the LMS gradebook import)
 #   make grade-notebooks   the isolated cross-check: every submitted notebook through make grade's sandbox
 COURSE       ?= course
 ZIPS         ?=
@@ -97,6 +106,7 @@ NBGRADER      = cd $(COURSE) && $(abspath $(PY)) -m nbgrader
 release: venv
 	$(PY) -m tools.make_notebooks --check
 	$(NBGRADER) generate_assignment "*" --force $(ARGS)
+	$(PY) -m tools.make_notebooks --common-zip $(COURSE)/release
 	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_assignment $$ex --force) || exit 1; done
 	$(PY) -m tools.make_notebooks --bundle $(COURSE)/release --out build/student_bundle
 
@@ -121,11 +131,13 @@ feedback: venv
 	@echo "feedback: $(COURSE)/feedback/<student>/<exercise>/<exercise>.html (make release-feedback: to the exchange)"
 
 release-feedback: venv
-	for ex in $(NB_EXERCISES); do ($(NBGRADER) release_feedback $$ex $(ARGS)) || exit 1; done
+	$(PY) -m tools.release_feedback --course $(COURSE) $(ARGS)
 
 export: venv
 	mkdir -p build/grades
 	$(NBGRADER) export --to $(CURDIR)/build/grades/notebook_grades.csv $(ARGS)
+	@if [ -n "$(LMS)" ]; then $(PY) -m tools.lms_csv build/grades/notebook_grades.csv --lms "$(LMS)" \
+	  --out build/grades/lms_grades.csv; fi
 
 grade-notebooks: venv
 	$(PY) -m tools.make_notebooks --grade-submitted $(COURSE)/submitted --out build/notebook_grades $(ARGS)
