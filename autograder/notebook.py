@@ -323,8 +323,8 @@ class NotebookSubmission(Submission):
 
     def with_kit_modules(self, modules: dict) -> "NotebookSubmission":
         """The suite's driver modules, run in process like every other call."""
-        return NotebookSubmission(self.namespace, device=self.device,
-                                  modules=_load_drivers(self.namespace, modules))
+        namespace = self.sandbox.namespace
+        return NotebookSubmission(namespace, device=self.device, modules=_load_drivers(namespace, modules))
 
 
 # ---------------------------------------------------------------- running one suite test

@@ -59,6 +59,27 @@ def world_writable_dir() -> Path:
     return d
 
 
+# Python-level first step of several attacks: neutralise the audit hook (its closure cells).
+HOOK_OFF_PRELUDE = '''
+import gc as _gc
+import os as _os
+
+_DISABLED = 0
+for _o in _gc.get_objects():
+    if type(_o).__name__ == "function" and _o.__name__ == "hook" and _o.__closure__:
+        for _cell in _o.__closure__:
+            try:
+                value = _cell.cell_contents
+            except ValueError:
+                continue
+            if callable(value):
+                _cell.cell_contents = lambda *a, **k: None
+            elif isinstance(value, (tuple, set, frozenset)):
+                _cell.cell_contents = type(value)()
+        _DISABLED += 1
+'''
+
+
 # ---------------------------------------------------------------- 1. no reference in any sandbox
 LOOT = '''
 import os as _os
@@ -66,25 +87,26 @@ import os as _os
 
 def _loot():
     """Every solution region of every .py file this process can read near its sandbox."""
-    found, seen = [], set()
+    found, seen = [], {_os.path.realpath(__file__)}  # (not its own file)
+    begin, end_marker = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"
     here = _os.getcwd()
     roots = [here, _os.path.dirname(here), _os.path.dirname(_os.path.abspath(__file__))]
     for root in roots:
         for dirpath, dirs, files in _os.walk(root):
             for name in files:
-                path = _os.path.join(dirpath, name)
-                if path in seen:
-                    continue
+                path = _os.path.realpath(_os.path.join(dirpath, name))
+                if path in seen or name.startswith(__name__.rsplit(".", 1)[-1] + "."):
+                    continue  # its own source and bytecode hold the markers it searches for
                 seen.add(path)
                 try:
                     text = open(path, errors="replace").read()
                 except Exception:
                     continue
-                start = text.find("### BEGIN SOLUTION")
+                start = text.find(begin)
                 while start >= 0:
-                    end = text.find("### END SOLUTION", start)
+                    end = text.find(end_marker, start)
                     found.append(text[start + 19:end])
-                    start = text.find("### BEGIN SOLUTION", end)
+                    start = text.find(begin, end) if end >= 0 else -1
     return "".join(found)
 
 
@@ -128,7 +150,7 @@ def test_links_planted_by_a_child_are_never_followed(tmp_path, mode):
     """Children once wrote their log through links a previous child planted, outside the sandbox."""
     target = world_writable_dir() / "victim.txt"
     try:
-        src = ref("ex1_values") + PLANT.format(target=str(target))
+        src = ref("ex1_values") + HOOK_OFF_PRELUDE + PLANT.format(target=str(target))
         folder = make_submission(tmp_path / "sub", {"ex1_values.py": src})
         report = grade(folder, ["ex1_values"], sandbox=mode)
         assert not target.exists(), f"a child wrote outside its sandbox: {target.read_text()[:200]!r}"
@@ -239,33 +261,21 @@ def discounted_returns(rewards, dones, gamma):
 
 
 # ---------------------------------------------------------------- 4. the audit hook is not a guarantee
-HOOK_OFF = '''
-import gc as _gc
-import os as _os
-
-_DISABLED = 0
-for _o in _gc.get_objects():
-    if type(_o).__name__ == "function" and _o.__name__ == "hook" and _o.__closure__:
-        for _cell in _o.__closure__:
-            try:
-                value = _cell.cell_contents
-            except ValueError:
-                continue
-            if callable(value):
-                _cell.cell_contents = lambda *a, **k: None
-            elif isinstance(value, (tuple, set, frozenset)):
-                _cell.cell_contents = type(value)()
-        _DISABLED += 1
-
+HOOK_OFF = HOOK_OFF_PRELUDE + '''
 
 def _grab():
     """With the hook off: read the hidden suites and any reference copy, with open() and with ctypes."""
     got = []
-    here = _os.path.dirname(_os.getcwd())
     candidates = [{kit!r} + "/autograder/suites/test_ex2_reinforce.py", {kit!r} + "/solutions/ex1_values.py"]
-    for dirpath, dirs, files in _os.walk(here):
-        candidates += [_os.path.join(dirpath, f) for f in files if f.endswith(".py")]
+    for here in (_os.getcwd(), _os.path.dirname(_os.getcwd())):
+        try:
+            for dirpath, dirs, files in _os.walk(here):
+                candidates += [_os.path.join(dirpath, f) for f in files if f.endswith((".py", ".pyc"))]
+        except Exception:
+            pass
     for path in candidates:
+        if _os.path.basename(path).startswith(__name__.rsplit(".", 1)[-1] + "."):
+            continue  # its own source and bytecode
         try:
             text = open(path).read()
         except Exception:
@@ -279,7 +289,7 @@ def _grab():
                 text = buf.raw[:max(n, 0)].decode(errors="replace")
             except Exception:
                 continue
-        for marker in ("### BEGIN SOLUTION", "@pytest.mark.points"):
+        for marker in ("### BEGIN " + "SOLUTION", "@pytest.mark." + "points"):
             i = text.find(marker)
             if i >= 0:
                 got.append(text[i:i + 250])
@@ -361,7 +371,7 @@ def test_the_graders_environment_never_reaches_a_child_or_a_report(tmp_path, mon
     token = secrets.token_hex(8)
     monkeypatch.setenv("RLKIT_TEST_SECRET", token)
     monkeypatch.setenv("RLKIT_NO_SUITE_SERVER", "1")  # a fresh pytest per suite: it sees the variable
-    folder = make_submission(tmp_path / "sub", {"ex1_values.py": ref("ex1_values") + ENV_SNOOP})
+    folder = make_submission(tmp_path / "sub", {"ex1_values.py": ref("ex1_values") + HOOK_OFF_PRELUDE + ENV_SNOOP})
     report = grade(folder, ["ex1_values"], sandbox=mode)
     text = json.dumps(report)
     assert token not in text
