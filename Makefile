@@ -147,3 +147,10 @@ grade-notebooks: venv
 #                     suites and solutions, so it is never given to students
 gradescope: venv
 	$(PY) -m tools.make_gradescope --out build/gradescope.zip --torch-spec "$(TORCH_SPEC)"
+
+# ---- make gradescope-check (instructors, as root; not in CI): build/gradescope.zip's setup.sh and
+#      run_autograder in a clean debootstrap'd Debian root (chroot), on the solutions, the stubs and
+#      a notebook upload; results.json checked against Gradescope's format (docs/INSTRUCTORS.md)
+.PHONY: gradescope-check
+gradescope-check: gradescope
+	$(PY) -m tools.gradescope_check --zip build/gradescope.zip $(ARGS)
