@@ -137,8 +137,8 @@ def run_batch(root, out_dir="grades", jobs: int | None = None, exercises: list[s
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     exercises = exercises or available_exercises()
-    if sandbox == "strict" and not allow_weak:
-        strict_preflight()  # one clear refusal, not one per student
+    if sandbox == "strict":
+        strict_preflight(kernel=not allow_weak)  # one clear refusal, not one per student
     folders = submissions_in(root)
     jobs = max(1, jobs or os.cpu_count() or 1)
     timeout = timeout or 900.0 * len(exercises) + 120.0

@@ -9,6 +9,8 @@ reads this table; adding an exercise means adding a row here and its files.
   the grader they always come from the kit's own copy of the stub, never
   from the submission, so replacing ``train_ppo`` in a submission changes
   nothing (rule 3 of docs/THREAT_MODEL.md).
+* ``trains_with``: the functions a given training loop calls; its learning
+  tests count only when those pass their own checks.
 * ``uses``: for each function, the functions of EARLIER exercises it calls
   (the child imports the student's own earlier modules; the report names them
   when a failure may come from there).
@@ -26,6 +28,9 @@ class Exercise:
     given: tuple[str, ...] = ()
     trains: bool = False  # its learning tests build torch.optim optimizers in the sandbox
     uses: dict = field(default_factory=dict)  # function -> ((module, function), ...)
+    # a learning test's points need these functions of the exercise to pass their own checks: the
+    # kit's loop runs in the same process as the student's code, which could fake a trained result
+    trains_with: dict = field(default_factory=dict)  # given training function -> (function, ...)
 
 
 EXERCISE_LIST: tuple[Exercise, ...] = (
@@ -34,17 +39,20 @@ EXERCISE_LIST: tuple[Exercise, ...] = (
     Exercise("ex2_reinforce", 25,
              ("sample_action", "reinforce_loss", "collect_episode", "reinforce_update"),
              given=("train_reinforce",), trains=True,
+             trains_with={"train_reinforce": ("sample_action", "collect_episode", "reinforce_update")},
              uses={"reinforce_update": (("ex1_values", "discounted_returns"),),
                    "train_reinforce": (("ex1_values", "discounted_returns"),)}),
     Exercise("ex3_baseline", 30,
              ("advantages", "value_loss", "reinforce_baseline_loss", "td_errors", "compute_gae",
               "gradient_variance", "actor_critic_update"),
              given=("flat_grad", "train_actor_critic"), trains=True,
+             trains_with={"train_actor_critic": ("value_loss", "compute_gae", "actor_critic_update")},
              uses={"actor_critic_update": (("ex2_reinforce", "reinforce_loss"),),
                    "train_actor_critic": (("ex2_reinforce", "collect_episode"), ("ex2_reinforce", "reinforce_loss"))}),
     Exercise("ex4_ppo", 30,
              ("probability_ratio", "clipped_surrogate", "clip_active", "ppo_policy_loss"),
              given=("ppo_loss", "PPOConfig", "train_ppo"), trains=True,
+             trains_with={"train_ppo": ("probability_ratio", "clipped_surrogate", "ppo_policy_loss")},
              uses={"ppo_loss": (("ex3_baseline", "value_loss"),),
                    "train_ppo": (("ex3_baseline", "compute_gae"), ("ex3_baseline", "value_loss"))}),
     Exercise("ex5_rlhf", 20,

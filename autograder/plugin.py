@@ -19,6 +19,7 @@ import time
 import pytest
 
 from .checks import CheckFailed
+from .exercises import BY_NAME
 from .sandbox import plain_text
 from .student import Submission
 
@@ -122,7 +123,28 @@ def pytest_runtest_makereport(item, call):
         })
 
 
+def gate_training(results: list[dict], module: str | None) -> None:
+    """A training function's points need the functions it trains with to pass their own checks.
+
+    The kit's loop runs in the child next to the student's code, which could
+    fake a trained result in memory; a submission whose learning functions fail
+    their deterministic checks therefore earns no training points.
+    """
+    ex = BY_NAME.get(module or "")
+    if ex is None:
+        return
+    failing = {r["function"] for r in results if not r["passed"]}
+    for r in results:
+        needed = ex.trains_with.get(r["function"], ())
+        broken = [f for f in needed if f in failing]
+        if r["passed"] and broken:
+            r.update(passed=False, score=0.0, feedback=(
+                f"{r['function']}(): the training points need {', '.join(f + '()' for f in needed)} to pass "
+                f"their own checks first ({', '.join(f + '()' for f in broken)} fail)"))
+
+
 def pytest_sessionfinish(session, exitstatus):
+    gate_training(session.config._rlkit_results, session.config.getoption("--graded-module", None))
     path = session.config.getoption("--results-json")
     if not path:
         return

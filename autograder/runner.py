@@ -171,9 +171,29 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
         return data
 
 
-def strict_preflight() -> None:
+def unreadable_for_others(path) -> str | None:
+    """The first folder on the way to ``path`` that other users cannot enter (None: all can)."""
+    p = Path(os.path.realpath(path))
+    for folder in [*reversed(p.parents), p]:
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return str(folder)
+        except OSError:
+            return str(folder)
+    return None
+
+
+def strict_preflight(kernel: bool = True) -> None:
     """Strict mode grades only where the kernel confines student code: fail fast, and clearly, where not."""
     from . import worker
+
+    blocked = unreadable_for_others(sys.prefix) if os.geteuid() == 0 else None
+    if blocked:
+        raise GraderError(f"strict sandbox: the Python environment {sys.prefix} is not readable by the sandbox "
+                          f"users ({blocked} is closed to other users); run `chmod o+rx {blocked}` or put the "
+                          f"virtualenv in a readable place (Gradescope's setup.sh uses /autograder/venv)")
+    if not kernel:
+        return
 
     worker._load_libc()
     with tempfile.TemporaryDirectory(prefix="rlkit-probe-") as d:
@@ -217,8 +237,8 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
     if unknown:
         raise GraderError(f"unknown exercise(s) {unknown}; known: {available_exercises()}")
     jobs = jobs or min(len(names), os.cpu_count() or 1)
-    if sandbox == "strict" and not allow_weak:
-        strict_preflight()
+    if sandbox == "strict":
+        strict_preflight(kernel=not allow_weak)
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning, allow_weak)

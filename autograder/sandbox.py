@@ -395,16 +395,14 @@ class Sandbox:
         self.protections.append("Python audit hook (for clear error messages only)")
 
     def _confinement_prefix(self) -> list[str]:
-        """Namespaces (other processes invisible; no network in strict mode) and, in strict mode as
-        root, a user id no other sandbox has."""
+        """Namespaces (other processes invisible; no network in strict mode) and, whenever the
+        grader is root, a user id no other sandbox has, with every capability dropped."""
         prefix = namespace_prefix(network=self.strict)
         if prefix:
             self.protections.append("its own PID namespace (other processes are invisible)"
                                     + ("; no network" if self.strict else ""))
         else:
             self.missing.append("PID namespace (unshare unavailable)")
-        if not self.strict:
-            return prefix
         setpriv = shutil.which("setpriv")
         if os.geteuid() == 0 and setpriv:
             self.lease = UidLease()
@@ -420,10 +418,14 @@ class Sandbox:
                 os.chmod(root, 0o700)
                 for name in files:
                     os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
-            prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-            self.protections.append("an unprivileged user of its own (no other sandbox shares it)")
+            # a root grader's child would otherwise keep root's capabilities (Landlock does not
+            # cover file metadata; seccomp refuses those calls too)
+            prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                       "--inh-caps=-all", "--bounding-set=-all", "--"]
+            self.protections.append("an unprivileged user of its own, without capabilities (no other sandbox "
+                                    "shares it)")
         else:
-            self.missing.append("a user of its own (needs root and setpriv)")
+            self.missing.append("a user of its own (needs a root grader and setpriv)")
         return prefix
 
     # --------------------------------------------------------------- protocol
@@ -502,6 +504,17 @@ class Sandbox:
         return frames
 
     def close(self) -> None:
+        try:
+            self._close()
+        finally:  # whatever the child left behind, the lease and the log are released
+            if self.lease is not None:
+                self.lease.release()
+                self.lease = None
+            if self._zlog is not None:
+                self._zlog.close()
+                self._zlog = None
+
+    def _close(self) -> None:
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -520,14 +533,24 @@ class Sandbox:
             self.to_child = self.from_child = None
             self.proc = None
         if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)  # fd-based: never follows a link the child planted
+            remove_tree(self.dir)
             self.dir = None
-        if self.lease is not None:
-            self.lease.release()
-            self.lease = None
-        if self._zlog is not None:
-            self._zlog.close()
-            self._zlog = None
+
+
+def remove_tree(path: str) -> None:
+    """Remove a sandbox folder whatever the child built in it.
+
+    ``shutil.rmtree`` is fd-based (it never follows a planted link) but recursive
+    in Python: a tree thousands of folders deep raises RecursionError. Then
+    ``rm -rf`` (iterative, also link-safe, one file system) finishes the job.
+    """
+    try:
+        shutil.rmtree(path)
+    except BaseException:  # RecursionError, MemoryError, an odd file: fall through
+        pass
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False)
 
 
 def _copy_regular(src: Path, dst: str) -> None:

@@ -66,6 +66,8 @@ def unpack(data: bytes) -> tuple[dict, dict]:
         infos = zf.infolist()
         if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(data):
             raise ValueError("malformed frame")
+        if len(infos) > MAX_MEMBERS:  # each array costs the reader time and memory of its own
+            raise ValueError(f"frame with too many arrays ({len(infos)})")
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         raw = z["__header__"]
         if raw.nbytes > MAX_HEADER_BYTES:  # checked before json.loads builds anything
@@ -76,6 +78,7 @@ def unpack(data: bytes) -> tuple[dict, dict]:
 
 
 MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
+MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
 
 
 def read_exact(fd: int, n: int) -> bytes:
@@ -223,7 +226,10 @@ def install_audit_hook(deny_roots: list[str], allow_roots: list[str], write_root
 # * seccomp: no new processes (fork, vfork, clone without CLONE_THREAD;
 #   clone3 answers ENOSYS so threads fall back to clone), no exec, no
 #   sockets, no ptrace / process_vm_*, no pidfd, no namespaces or mounts, no
-#   io_uring, no open_by_handle_at, no raising resource limits.
+#   io_uring, no open_by_handle_at, no raising resource limits, no changes
+#   of file metadata (mode, owner, times, extended attributes: Landlock does
+#   not cover them), no device nodes, and none of the administrator's calls
+#   (host name, kernel log and modules, clock, reboot, swap, accounting).
 #
 # Both are best effort: if the kernel lacks them, confine() reports which
 # were applied and grading goes on with the audit hook and rlimits (the
@@ -239,14 +245,26 @@ _SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
         setns=308, mount=165, umount2=166, pivot_root=155, chroot=161, pidfd_open=434,
         pidfd_send_signal=424, pidfd_getfd=438, bpf=321, userfaultfd=323, perf_event_open=298,
         io_uring_setup=425, io_uring_enter=426, io_uring_register=427, name_to_handle_at=303,
-        open_by_handle_at=304, setrlimit=160, prlimit64=302)),
+        open_by_handle_at=304, setrlimit=160, prlimit64=302,
+        # file metadata (Landlock does not cover it) and what only an administrator may do
+        chmod=90, fchmod=91, fchmodat=268, fchmodat2=452, chown=92, fchown=93, lchown=94, fchownat=260,
+        utime=132, utimes=235, futimesat=261, utimensat=280, setxattr=188, lsetxattr=189, fsetxattr=190,
+        removexattr=197, lremovexattr=198, fremovexattr=199, setxattrat=463, removexattrat=466, mknod=133,
+        mknodat=259, sethostname=170, setdomainname=171, syslog=103, init_module=175, finit_module=313,
+        delete_module=176, settimeofday=164, clock_settime=227, reboot=169, swapon=167, swapoff=168, acct=163,
+        kexec_load=246, kexec_file_load=320)),
     "aarch64": (0xC00000B7, dict(
         clone=220, clone3=435, execve=221, execveat=281, ptrace=117, process_vm_readv=270,
         process_vm_writev=271, socket=198, socketpair=199, unshare=97, setns=268, mount=40,
         umount2=39, pivot_root=41, chroot=51, pidfd_open=434, pidfd_send_signal=424,
         pidfd_getfd=438, bpf=280, userfaultfd=282, perf_event_open=241, io_uring_setup=425,
         io_uring_enter=426, io_uring_register=427, name_to_handle_at=264, open_by_handle_at=265,
-        setrlimit=164, prlimit64=261)),
+        setrlimit=164, prlimit64=261,
+        fchmod=52, fchmodat=53, fchmodat2=452, fchownat=54, fchown=55, utimensat=88, setxattr=5, lsetxattr=6,
+        fsetxattr=7, removexattr=14, lremovexattr=15, fremovexattr=16, setxattrat=463, removexattrat=466,
+        mknodat=33, sethostname=161, setdomainname=162, syslog=116, init_module=105, finit_module=273,
+        delete_module=106, settimeofday=170, clock_settime=112, reboot=142, swapon=224, swapoff=225, acct=89,
+        kexec_load=104)),
 }
 _libc = None  # loaded once in the zygote (ctypes is denied to the child once its hook is in)
 
@@ -709,7 +727,7 @@ def load_student_module(work_dir: str, module: str, earlier: list[str] | None = 
     return importlib.import_module(f"submission.{module}")
 
 
-def load_kit_module(kit_dir: str, work_dir: str, name: str):
+def load_kit_module(kit_dir: str, work_dir: str, name: str, fresh: bool = False):
     """Import the kit's own module ``name`` (given code, a suite driver) into the submission package.
 
     It is read from the kit's read-only folder, never from the submission, and
@@ -717,7 +735,9 @@ def load_kit_module(kit_dir: str, work_dir: str, name: str):
     student's modules.
     """
     full = f"submission.{name}"
-    if full in sys.modules:
+    if fresh:
+        full = f"submission.{name}_{os.urandom(6).hex()}"
+    elif full in sys.modules:
         return sys.modules[full]
     _package(work_dir)
     spec = importlib.util.spec_from_file_location(full, os.path.join(kit_dir, "modules", name + ".py"))
@@ -729,8 +749,15 @@ def load_kit_module(kit_dir: str, work_dir: str, name: str):
 
 
 def given_function(kit_dir: str, work_dir: str, module: str, function: str, student, functions: list[str]):
-    """``function`` from the kit's copy of ``module``, with the student's functions bound into it."""
-    given = load_kit_module(kit_dir, work_dir, f"__given_{module}")
+    """``function`` from the kit's copy of ``module``, with the student's functions bound into it.
+
+    The module is executed afresh from the kit's read-only file (never taken from
+    ``sys.modules``, where student code could have planted one). Code that runs
+    in this process can still tamper with it in memory; the suites therefore
+    grant a learning test only when the functions it trains with pass their own
+    checks (``Exercise.trains_with``).
+    """
+    given = load_kit_module(kit_dir, work_dir, f"__given_{module}", fresh=True)
     for name in functions:
         fn = getattr(student, name, None)
         if fn is None:

@@ -126,9 +126,12 @@ def test_seccomp_stops_processes_sockets_and_pidfd_but_not_threads(tmp_path, ker
         "setrlimit": lambda: __import__("resource").setrlimit(__import__("resource").RLIMIT_CORE, (0, 0)),
         "getrlimit": lambda: __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE),
         "thread": thread,
+        "chmod": lambda: os.chmod(str(tmp_path), 0o777),
+        "utime": lambda: os.utime(str(tmp_path), (0, 0)),
+        "mknod": lambda: os.mknod(str(tmp_path / "node"), 0o600 | 0o010000),  # a FIFO
     })
     assert res["_confined"]["seccomp"] is True
-    for name in ("fork", "raw spawn", "socket", "pidfd"):
+    for name in ("fork", "raw spawn", "socket", "pidfd", "chmod", "utime", "mknod"):
         assert "errno=1" in res[name], (name, res)  # EPERM
     # even setting the limits it already has is refused (Python words EPERM this way)
     assert "not allowed" in res["setrlimit"], res

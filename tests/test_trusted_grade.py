@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 
 from autograder import worker
@@ -450,19 +452,18 @@ def test_the_kits_training_loop_still_trains_the_students_functions(tmp_path):
 
 
 # ---------------------------------------------------------------- 7. caps before parsing
-def test_an_oversized_frame_header_is_refused_before_json_parsing():
-    import tracemalloc
-
+def test_an_oversized_frame_header_is_refused_before_json_parsing(monkeypatch):
     header = {"event": "case", "ok": True, "index": 0,
               "output": {"kind": "sequence", "items": [{}] * 3_000_000}}
     blob = worker.pack(header)[worker._HDR.size:]
     assert len(blob) > 8 << 20
-    tracemalloc.start()
+
+    def never(*a, **k):
+        raise AssertionError("the header was parsed")
+
+    monkeypatch.setattr(worker.json, "loads", never)  # a parsed tree of millions of dicts costs gigabytes
     with pytest.raises(ValueError, match="too large"):
         worker.unpack(blob)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 3 * len(blob), peak  # not the gigabyte a parsed tree of millions of dicts costs
 
 
 def test_a_result_tree_with_too_many_nodes_is_garbage():
@@ -556,3 +557,201 @@ def test_kit_part_of_a_sandbox_is_read_only_and_private(tmp_path):
         assert "### BEGIN SOLUTION" not in "".join(p.read_text() for p in Path(sub.sandbox.dir).rglob("*.py"))
     finally:
         sub.close()
+
+
+# ---------------------------------------------------------------- found by the red team
+PLANTED_GIVEN = '''
+
+import sys as _sys
+import types as _types
+
+
+def _fake_train(*args, seed=0, **kwargs):
+    import torch as _torch
+    from common.networks import PolicyNet as _PN
+    from common.rollout import TrainResult as _TR
+
+    pol = _PN(4, 2, hidden=())
+    with _torch.no_grad():
+        w, b = pol.net[0].weight, pol.net[0].bias
+        w.zero_()
+        b.zero_()
+        w[1, 2] = w[1, 3] = 10.0
+        b[0] = 1e-4 * (seed % 97)
+    return _TR(episode_returns=[float(seed)] * 5, policy=pol)
+
+
+for _name in ("submission.__given_ex2_reinforce",):
+    _m = _types.ModuleType(_name)
+    _m.train_reinforce = _fake_train
+    _sys.modules[_name] = _m
+'''
+
+FORGED_FRAMES = '''
+
+def _forge():
+    """Answer the kit's train_reinforce request with hand-made result frames, then leave."""
+    import os
+    import sys
+
+    import torch
+    from common.networks import PolicyNet
+    from common.rollout import TrainResult
+
+    w = sys.modules["__main__"]
+    f = sys._getframe()
+    while f is not None and not ("request" in f.f_locals and "out_fd" in f.f_locals):
+        f = f.f_back
+    if f is None or f.f_locals["request"].get("function") != "train_reinforce":
+        return
+    req, fd = f.f_locals["request"], f.f_locals["out_fd"]
+    for i, case in enumerate(req["cases"]):
+        seed = int(case.get("kwargs", {}).get("seed", 0))
+        pol = PolicyNet(4, 2, hidden=())
+        with torch.no_grad():
+            pol.net[0].weight.zero_()
+            pol.net[0].bias.zero_()
+            pol.net[0].weight[1, 2] = pol.net[0].weight[1, 3] = 10.0
+            pol.net[0].bias[0] = 1e-4 * (seed % 97)
+        flat = w.Flattener()
+        out = flat.flatten(TrainResult(episode_returns=[float(seed)] * 5, policy=pol))
+        w.write_all(fd, w.pack({"event": "case", "index": i, "ok": True, "seconds": 0.1, "output": out,
+                                "inputs_after": {}}, flat.arrays))
+    w.write_all(fd, w.pack({"event": "done"}))
+    os._exit(0)
+
+
+_forge()
+'''
+
+
+@pytest.mark.parametrize("attack", ["planted given module", "forged result frames"])
+def test_a_faked_training_result_earns_nothing_without_the_learning_functions(tmp_path, attack):
+    """Code in the child can fake what the kit's loop returns; the training points also need the
+    functions it trains with to pass their own checks."""
+    code = PLANTED_GIVEN if attack == "planted given module" else FORGED_FRAMES
+    folder = stubs(tmp_path / "sub", ex2_reinforce=stub("ex2_reinforce") + code)
+    report = grade(folder, ["ex2_reinforce"], sandbox="strict")
+    assert scores_by_function(report)[("ex2_reinforce", "train_reinforce")][0] == 0
+    assert report["total"] == 0
+
+
+def test_the_training_gate_keeps_honest_points():
+    from autograder.plugin import gate_training
+
+    def row(fn, ok):
+        return {"function": fn, "passed": ok, "score": 1.0 if ok else 0.0, "feedback": ""}
+
+    ok = [row("sample_action", True), row("collect_episode", True), row("reinforce_update", True),
+          row("train_reinforce", True)]
+    gate_training(ok, "ex2_reinforce")
+    assert ok[-1]["passed"] and ok[-1]["score"] == 1.0
+    bad = [row("sample_action", True), row("collect_episode", True), row("reinforce_update", False),
+           row("train_reinforce", True)]
+    gate_training(bad, "ex2_reinforce")
+    assert not bad[-1]["passed"] and bad[-1]["score"] == 0 and "reinforce_update() fail" in bad[-1]["feedback"]
+
+
+DEEP_TREE = '''
+import os as _os
+
+_d = _os.open(".", _os.O_RDONLY)
+for _i in range(3000):
+    try:
+        _os.mkdir("d", dir_fd=_d)
+    except FileExistsError:
+        pass
+    _n = _os.open("d", _os.O_RDONLY, dir_fd=_d)
+    _os.close(_d)
+    _d = _n
+_os.close(_d)
+_reference_action_values = action_values
+
+
+def action_values(P, R, V, gamma):
+    raise RuntimeError("sandbox at " + _os.path.dirname(_os.getcwd()))
+'''
+
+
+def test_a_deep_tree_left_by_a_child_is_removed(tmp_path):
+    """shutil.rmtree is recursive: a 3,000-deep tree once left the sandbox (and its uid lease) behind."""
+    import re
+
+    folder = make_submission(tmp_path / "sub", {"ex1_values.py": ref("ex1_values") + DEEP_TREE})
+    report = grade(folder, ["ex1_values"], sandbox="strict", skip_learning=True)
+    fb = feedback_of(report, "action_values")
+    dirs = {m.group(1) for f in fb for m in [re.search(r"sandbox at (/\S+?)(?:\s|\(|$)", f)] if m}
+    assert dirs, fb
+    for d in dirs:
+        assert not os.path.exists(d), f"{d} was left behind"
+
+
+METADATA = '''
+import os as _os
+
+_TARGET = {target!r}
+_done = []
+for _name, _call in (("chmod", lambda: _os.chmod(_TARGET, 0o4777)), ("utime", lambda: _os.utime(_TARGET, (0, 0))),
+                     ("chmod own", lambda: _os.chmod("submission", 0o777)),
+                     ("mknod", lambda: _os.mknod("dev", 0o600 | 0o060000, _os.makedev(8, 0)))):
+    try:
+        _call()
+        _done.append(_name)
+    except Exception:
+        pass
+_reference_action_values = action_values
+
+
+def action_values(P, R, V, gamma):
+    raise RuntimeError("did: " + (", ".join(_done) or "nothing"))
+'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_file_metadata_and_device_nodes_are_off_limits(tmp_path, mode):
+    """Landlock does not cover chmod, utime or mknod: seccomp refuses them, and a root grader's
+    child has no capabilities left."""
+    target_dir = world_writable_dir()
+    target = target_dir / "victim.txt"
+    target.write_text("x")
+    os.chmod(target, 0o600)
+    before = os.stat(target)
+    try:
+        src = ref("ex1_values") + HOOK_OFF_PRELUDE + METADATA.format(target=str(target))
+        folder = make_submission(tmp_path / "sub", {"ex1_values.py": src})
+        report = grade(folder, ["ex1_values"], sandbox=mode, skip_learning=True)
+        after = os.stat(target)
+        assert (after.st_mode, after.st_mtime) == (before.st_mode, before.st_mtime)
+        fb = feedback_of(report, "action_values")
+        assert fb and all("did: nothing" in f for f in fb), fb
+    finally:
+        shutil.rmtree(target_dir, ignore_errors=True)
+
+
+def test_a_frame_of_many_tiny_arrays_is_refused_before_loading(monkeypatch):
+    arrays = {f"a{i}": np.zeros((), np.uint8) for i in range(20_000)}
+    blob = worker.pack({"event": "case", "index": 0, "ok": True, "output": {"kind": "none"}}, arrays)
+
+    def never(*a, **k):
+        raise AssertionError("the members were loaded")
+
+    monkeypatch.setattr(worker.np if hasattr(worker, "np") else np, "load", never)  # each member costs time
+    with pytest.raises(ValueError, match="too many arrays"):
+        worker.unpack(blob[worker._HDR.size:])
+
+
+def test_strict_mode_names_a_virtualenv_the_sandbox_users_cannot_read(tmp_path):
+    from autograder.runner import unreadable_for_others
+
+    closed = tmp_path / "closed"
+    (closed / "venv").mkdir(parents=True)
+    os.chmod(closed, 0o700)
+    blocked = unreadable_for_others(closed / "venv")
+    assert blocked is not None and str(closed).startswith(blocked)
+    os.chmod(closed, 0o755)
+    opened = Path(tempfile.mkdtemp(prefix="rlkit-open-"))
+    try:
+        os.chmod(opened, 0o755)
+        assert unreadable_for_others(opened) is None
+    finally:
+        shutil.rmtree(opened)

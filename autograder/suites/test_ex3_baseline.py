@@ -949,8 +949,8 @@ def _loss_numbers(leaf, what) -> np.ndarray:
         if c.kind == "tensor" and c.requires_grad:  # a detached 0-d tensor is a fine number
             graph = " that still carries the autograd graph"
             raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}{graph}: "
-                              f"return p_loss.item(), v_loss.item() (tensors kept in the training log keep each "
-                              f"episode's graph alive)")
+                              f"call .item() on each loss before returning it (tensors kept in the training log keep "
+                              f"each episode's graph alive)")
         if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
             raise CheckFailed(f"{what}() should return the two losses as Python floats, got {c.describe()}")
         vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
