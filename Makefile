@@ -13,7 +13,7 @@ PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.rlkit-installed
 BENCH_STAMP := $(VENV)/.rlkit-bench-installed
 
-.PHONY: help venv grade grade-all test test-fast assignments notebooks release collect autograde \
+.PHONY: record help venv grade grade-all test test-fast assignments notebooks release collect autograde \
         feedback export gradescope bench seeds ppo gae curves rlhf clean gpu-check
 
 help:
@@ -60,6 +60,9 @@ notebooks: venv
 
 bench: $(BENCH_STAMP)
 	$(PY) -m scripts.bench $(ARGS)
+
+record: venv
+	$(PY) -m tools.record_answers $(ARGS)
 
 seeds: venv
 	$(PY) -m scripts.seeds $(ARGS)

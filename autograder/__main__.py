@@ -29,6 +29,9 @@ def main(argv=None) -> int:
                         "to grade where the kernel lacks Landlock or seccomp")
     p.add_argument("--allow-weak-sandbox", action="store_true",
                    help="strict mode: grade even where Landlock or seccomp is missing (every report says so)")
+    p.add_argument("--seed", metavar="SECRET", default=None,
+                   help="the course seed of the suites' inputs (default: $RLKIT_COURSE_SEED, else the published "
+                        "inputs of the student kit); reports carry only a fingerprint of it")
     p.add_argument("-v", "--verbose", action="store_true", help="list passed checks too")
     args = p.parse_args(argv)
     if args.device.startswith("cuda"):
@@ -39,7 +42,7 @@ def main(argv=None) -> int:
             return 2
     try:
         report = grade(args.submission, args.exercise, device=args.device, jobs=args.jobs, sandbox=args.sandbox,
-                       allow_weak=args.allow_weak_sandbox)
+                       allow_weak=args.allow_weak_sandbox, course_seed=args.seed)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

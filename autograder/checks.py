@@ -84,6 +84,7 @@ def assert_tensor(leaf: Leaf, expected, what: str, *, device: str, label: str = 
                   dtype: str | None = "float32", rtol: float = 1e-4, atol: float = 1e-5,
                   mistakes: Iterable[Mistake] = (), context: str = "") -> None:
     """Shape, dtype, device, finiteness and values of a returned tensor."""
+    mistakes = _all_mistakes(mistakes)
     exp = to_numpy(expected)
     got = leaf.array
     ctx = f" ({context})" if context else ""
@@ -121,6 +122,7 @@ def assert_tensor(leaf: Leaf, expected, what: str, *, device: str, label: str = 
 def assert_number(leaf: Leaf, expected: float, what: str, *, label: str = "the result",
                   rtol: float = 1e-4, atol: float = 1e-5, mistakes: Iterable[Mistake] = ()) -> None:
     """A scalar: a 0-d tensor or a Python number."""
+    mistakes = _all_mistakes(mistakes)
     if leaf.kind not in ("tensor", "number") or leaf.array is None or leaf.array.size != 1:
         raise CheckFailed(f"{what}(): {label} should be a scalar, got {leaf.describe()}")
     got = float(np.asarray(leaf.array, dtype=np.float64).reshape(()))
@@ -130,6 +132,22 @@ def assert_number(leaf: Leaf, expected: float, what: str, *, label: str = "the r
         return
     _raise_mistake(np.asarray(got), mistakes, what, rtol, atol)
     raise CheckFailed(f"{what}(): {label} is {got:.6g}, expected {float(expected):.6g}")
+
+
+def _all_mistakes(mistakes: Iterable[Mistake]) -> list:
+    """The mistakes as a list. While answers are being recorded for the student kit, every
+    variant is computed now, whatever this submission's output: a variant computed only on a
+    mismatch would be missing when another submission needs it."""
+    mistakes = list(mistakes or ())
+    from .oracle import recording
+
+    if recording():
+        for _, _, make in mistakes:
+            try:
+                make()
+            except Exception:
+                pass
+    return mistakes
 
 
 def _raise_mistake(got, mistakes: Iterable[Mistake], what: str, rtol: float, atol: float,
@@ -166,6 +184,7 @@ def assert_grad(res: CallResult, path: str, expected, what: str, label: str,
     ``expected=None`` means the input must receive no gradient; ``None`` from
     the student (no graph) counts as zeros.
     """
+    mistakes = _all_mistakes(mistakes)
     require_ok(res, what)
     got = res.grads.get(path, "absent")
     if isinstance(got, str):

@@ -89,6 +89,16 @@ def compare(sub: Submission, dev: str, module: str, function: str, calls: list[C
             checks.assert_inputs_unchanged(res, originals, function)
 
 
+def reference_gradients(reference, args: tuple, kwargs: dict, keys: list, weights: dict) -> dict:
+    """d<w, reference(args)>/d(arg) for each key; live, or recorded when ``reference`` is an answer seam."""
+    from .answers._base import gradients_of
+    from .oracle import SeamFunction
+
+    if isinstance(reference, SeamFunction):
+        return reference.gradients(tuple(args), dict(kwargs), keys, weights)
+    return gradients_of(reference, tuple(args), dict(kwargs), keys, weights)
+
+
 def gradients(sub: Submission, dev: str, module: str, function: str, call: Call, reference: Callable,
               expect: dict[Any, bool], outputs: Sequence[str] = ("",), seed: int = 0,
               names: dict[Any, str] | None = None, rtol: float = 1e-4, atol: float = 1e-5,
@@ -104,31 +114,13 @@ def gradients(sub: Submission, dev: str, module: str, function: str, call: Call,
     call = Call(*call.args, label=call.label, requires_grad=tuple(expect), **call.kwargs)
     (res,) = sub.call_many(module, function, [to_case(call, grad_weights=weights)], timeout=timeout)
     checks.require_ok(res, function)
-    # the reference gradients, in float64
-    pos = list(call.args)
-    kw = dict(call.kwargs)
-    leaves = {}
-    for key in expect:
-        v = pos[key] if isinstance(key, int) else kw[key]
-        leaf = v.detach().clone().double().requires_grad_(True)
-        leaves[key] = leaf
-        if isinstance(key, int):
-            pos[key] = leaf
-        else:
-            kw[key] = leaf
-    pos = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() and i not in leaves else a
-           for i, a in enumerate(pos)]
-    out = reference(*pos, **kw)
-    total = sum((_leaf_at(out, p).double() * torch.as_tensor(w)).sum() for p, w in weights.items()
-                if isinstance(_leaf_at(out, p), torch.Tensor) and _leaf_at(out, p).requires_grad)
+    # the reference gradients, in float64 (through the answer seam when the reference is one)
+    grads = reference_gradients(reference, call.args, call.kwargs, list(expect), weights)
     for key, should in expect.items():
         path = f"arg{key}" if isinstance(key, int) else key
         label = (names or {}).get(key, path)
-        if isinstance(total, torch.Tensor):
-            (g,) = torch.autograd.grad(total, [leaves[key]], retain_graph=True, allow_unused=True)
-        else:
-            g = None
-        expected = None if (g is None or not should) else g.numpy()
+        g = grads.get(key)
+        expected = None if (g is None or not should) else checks.to_numpy(g)
         if should and expected is None:
             raise RuntimeError(f"reference gives no gradient for {label}")
         wrong = []

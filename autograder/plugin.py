@@ -20,6 +20,7 @@ import pytest
 
 from .checks import CheckFailed
 from .exercises import BY_NAME
+from .seeds import fingerprint, reseed
 from .sandbox import plain_text
 from .student import Submission
 
@@ -85,6 +86,12 @@ def sub(request):
     s.close()
 
 
+@pytest.fixture(autouse=True)
+def _inputs_of_this_test(request):
+    """Each test's inputs come from generators reseeded for it (``autograder/seeds.py``)."""
+    reseed(request.module, request.node.originalname or request.node.name)
+
+
 @pytest.fixture(scope="session")
 def dev(request) -> str:
     return request.config.getoption("--grading-device")
@@ -144,6 +151,10 @@ def gate_training(results: list[dict], module: str | None) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from .oracle import flush_recordings, recording
+
+    if recording():  # answers computed by this suite run, kept for the student kit
+        flush_recordings()
     gate_training(session.config._rlkit_results, session.config.getoption("--graded-module", None))
     path = session.config.getoption("--results-json")
     if not path:
@@ -153,5 +164,6 @@ def pytest_sessionfinish(session, exitstatus):
             "tests": session.config._rlkit_results,
             "protections": session.config._rlkit_protections,
             "missing_protections": session.config._rlkit_missing,
+            "inputs": fingerprint(),
             "seconds": time.monotonic() - session.config._rlkit_start,
         }, f)

@@ -54,6 +54,8 @@ def terminal(report: dict, verbose: bool = False) -> str:
         lines.append(f"sandbox ({report.get('sandbox', 'standard')}): " + "; ".join(report["protections"]))
     if report.get("missing_protections"):
         lines.append("not available on this machine: " + "; ".join(report["missing_protections"]))
+    if report.get("inputs"):
+        lines.append(f"inputs: {report['inputs']}")
     lines.append(f"graded in {report['seconds']:.1f} s")
     return "\n".join(lines)
 

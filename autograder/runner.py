@@ -72,14 +72,14 @@ class _SuiteServer:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, args: list[str], log: Path, timeout: float) -> int | None:
+    def run(self, args: list[str], log: Path, timeout: float, env: dict | None = None) -> int | None:
         """The suite's exit code, or None on timeout (its process group is killed)."""
         rid = f"r{next(self.counter)}"
         event, box = threading.Event(), []
         with self.lock:
             self.done[rid] = (event, box)
             self.proc.stdin.write((json.dumps({"id": rid, "args": args, "log": str(log),
-                                               "cwd": str(KIT_ROOT)}) + "\n").encode())
+                                               "cwd": str(KIT_ROOT), "env": env or {}}) + "\n").encode())
             self.proc.stdin.flush()
         finished = event.wait(timeout)
         with self.lock:
@@ -126,7 +126,7 @@ def _get_server() -> _SuiteServer | None:
 
 
 def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: float,
-               skip_learning: bool = False, allow_weak: bool = False) -> dict:
+               skip_learning: bool = False, allow_weak: bool = False, env: dict | None = None) -> dict:
     suite = SUITES / f"test_{name}.py"
     with tempfile.TemporaryDirectory(prefix="rlkit-results-") as tmp:
         out = Path(tmp) / "results.json"
@@ -149,7 +149,7 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
         if server is not None:
             log = Path(tmp) / "pytest.log"
             try:
-                rc = server.run(args, log, timeout)
+                rc = server.run(args, log, timeout, env)
             except (OSError, GraderError):  # the server died: this run goes the slow way
                 server, rc = None, None
             else:
@@ -158,7 +158,8 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
                 output = log.read_text(errors="replace") if log.exists() else ""
         if server is None:
             try:
-                proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(KIT_ROOT), env=_suite_env(),
+                proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(KIT_ROOT),
+                                      env={**_suite_env(), **(env or {})},
                                       capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
@@ -227,8 +228,12 @@ def attribute_dependencies(report: dict) -> None:
 
 def grade(submission, exercises: list[str] | None = None, device: str = "cpu", jobs: int | None = None,
           sandbox: str = "standard", suite_timeout: float = 900, skip_learning: bool = False,
-          allow_weak: bool = False) -> dict:
-    """Grade ``submission`` (a folder) and return the report dict."""
+          allow_weak: bool = False, course_seed: str | None = None) -> dict:
+    """Grade ``submission`` (a folder) and return the report dict.
+
+    ``course_seed`` (or ``RLKIT_COURSE_SEED`` in the environment): the instructor's secret
+    seed of the suites' inputs; the report carries only a fingerprint of it.
+    """
     submission = Path(submission).resolve()
     if not submission.is_dir():
         raise GraderError(f"submission folder not found: {submission}")
@@ -241,8 +246,9 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
         strict_preflight(kernel=not allow_weak)
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning, allow_weak)
-                   for n in names}
+        env = {"RLKIT_COURSE_SEED": course_seed} if course_seed else {}
+        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning, allow_weak,
+                                  env) for n in names}
         raw = {n: f.result() for n, f in futures.items()}
     report = {
         "submission": str(submission),
@@ -252,6 +258,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
         "errors": [],
         "protections": [],
         "missing_protections": [],
+        "inputs": "",
     }
     for name in names:
         data = raw[name]
@@ -263,6 +270,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
             if data.get("protections") and not report["protections"]:
                 report["protections"] = data["protections"]
                 report["missing_protections"] = data.get("missing_protections", [])
+            report["inputs"] = report["inputs"] or data.get("inputs", "")
             report["errors"].extend(
                 f"{name}: {t['id']}: {t['feedback']}" for t in tests if t.get("grader_error"))
         ex_max = sum(t["max_score"] for t in tests) if tests else EXERCISES[name]

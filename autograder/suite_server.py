@@ -66,6 +66,7 @@ def _child(request: dict) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         os.chdir(request["cwd"])
+        os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
         code = int(pytest.main(list(request["args"])))
     except BaseException:  # noqa: BLE001 - report anything as a failed run
         try:

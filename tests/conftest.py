@@ -19,6 +19,13 @@ import autograder.runner as _runner  # noqa: E402
 # ------------------------------------------------------------------ no answer in any report
 # Every report produced anywhere in this test run is scanned: no line of a solution region
 # and no line of a hidden suite may reach a field a student sees.
+def _significant(line: str) -> bool:
+    """A line that says something of the answer: not a TODO (students have those), not a bare
+    call that a hint may name (``optimizer.zero_grad()``), not a short fragment."""
+    return (len(line) >= 20 and not line.startswith("# TODO")
+            and not re.fullmatch(r"[\w.]+\(\)", line))
+
+
 def _answer_lines() -> dict[str, str]:
     """Significant lines of the solution regions and of the hidden suites -> where they come from."""
     lines: dict[str, str] = {}
@@ -29,7 +36,7 @@ def _answer_lines() -> dict[str, str]:
                 inside = True
             elif "### END SOLUTION" in line:
                 inside = False
-            elif inside and len(line.strip()) >= 20 and not line.strip().startswith("# TODO"):
+            elif inside and _significant(line.strip()):
                 lines[line.strip()] = f"solutions/{path.name}"
     for path in sorted((ROOT / "autograder" / "suites").glob("*.py")):
         for line in path.read_text().splitlines():

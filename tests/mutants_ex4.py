@@ -163,9 +163,6 @@ MUTANTS: list[Mutant] = [
     Mutant("ex4_loss_hardcoded_eps", M, _LOSS_OBJ,
            "_, _, objective = clipped_surrogate(ratio, advantages.detach(), 0.2)",
            "ppo_policy_loss", also=_TRAIN),
-    # ---------------------------------------------------------------- train_ppo (given code; seed handling)
-    Mutant("ex4_train_no_seed_everything", M,
-           "    seed_everything(seed)\n    gen = torch.Generator(device=device).manual_seed(seed)",
-           "    gen = torch.Generator(device=device).manual_seed(seed)",
-           "train_ppo", "same seed differ"),
+    # (train_ppo is given code: the grader runs the kit's copy, so a change to it in a submission
+    # changes nothing; tests/test_trusted_grade.py checks that)
 ]

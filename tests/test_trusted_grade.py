@@ -755,3 +755,19 @@ def test_strict_mode_names_a_virtualenv_the_sandbox_users_cannot_read(tmp_path):
         assert unreadable_for_others(opened) is None
     finally:
         shutil.rmtree(opened)
+
+
+def test_reports_list_what_is_active_apart_from_what_is_missing():
+    """Students once read "NOT ACTIVE: ..." in a list that mixed both; now the missing ones have a line of their own."""
+    from autograder import report as rep
+
+    r = {"submission": "x", "device": "cpu", "sandbox": "strict", "errors": [], "exercises": [], "total": 0,
+         "max_total": 0, "seconds": 1, "inputs": "published",
+         "protections": ["its own PID namespace (other processes are invisible)"],
+         "missing_protections": ["a user of its own (needs a root grader and setpriv)"]}
+    text = rep.terminal(r)
+    out = rep.gradescope(r)["output"]
+    for shown in (text, out):
+        assert "NOT ACTIVE" not in shown
+        active, missing = shown.index("PID namespace"), shown.index("a user of its own")
+        assert active < missing and "ot available on" in shown[active:missing]

@@ -9,9 +9,10 @@ from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, run
 from autograder.student import generator
-from solutions import ex1_values as ref
+from autograder.oracle import answers
 
 M = "ex1_values"
+ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
 rng = np.random.default_rng(20261124)
 
 
@@ -38,83 +39,39 @@ def mdp(S, A, absorbing=False):
 
 
 # ------------------------------------------------------------------ known mistakes
-def _returns_variant(rewards, dones, gamma, *, reset=True, backwards=True, discount=True, shift=0, disc_r=False):
-    r = rewards.double()
-    d = dones.double()
-    g = gamma if discount else 1.0
-    out = torch.zeros_like(r)
-    run_ = torch.zeros_like(r[0])
-    T = r.shape[0]
-    order = reversed(range(T)) if backwards else range(T)
-    for t in order:
-        if shift and backwards:
-            nd = 1.0 - d[t + 1] if t + 1 < T else torch.ones_like(d[t])
-        else:
-            nd = 1.0 - d[t]
-        if not reset:
-            nd = torch.ones_like(nd)
-        run_ = (g * (r[t] + nd * run_)) if disc_r else (r[t] + g * nd * run_)
-        out[t] = run_
-    return out
-
-
 def returns_mistakes(call: Call):
     rewards, dones, gamma = call.args
     return [
         ("no_reset", "your returns carry reward across episode boundaries: reset the running return "
                      "where dones[t] = 1 (multiply by 1 - dones[t])",
-         lambda: _returns_variant(rewards, dones, gamma, reset=False)),
+         lambda: ref.returns_variant(rewards, dones, gamma, reset=False)),
         ("forward", "your returns accumulate forward in time (past rewards); G_t sums the rewards "
                     "from t onwards, so loop from t = T-1 down to 0",
-         lambda: _returns_variant(rewards, dones, gamma, backwards=False)),
+         lambda: ref.returns_variant(rewards, dones, gamma, backwards=False)),
         ("no_discount", "your returns are not discounted: each later reward must be multiplied by gamma",
-         lambda: _returns_variant(rewards, dones, gamma, discount=False)),
+         lambda: ref.returns_variant(rewards, dones, gamma, discount=False)),
         ("shifted_done", "your reset uses dones[t+1] instead of dones[t]: dones[t] = 1 means nothing "
                          "after step t belongs to the episode",
-         lambda: _returns_variant(rewards, dones, gamma, shift=1)),
+         lambda: ref.returns_variant(rewards, dones, gamma, shift=1)),
         ("discounted_now", "you discount the immediate reward too: G_t = r_t + gamma * G_{t+1}, and r_t "
                            "has weight 1",
-         lambda: _returns_variant(rewards, dones, gamma, disc_r=True)),
+         lambda: ref.returns_variant(rewards, dones, gamma, disc_r=True)),
     ]
-
-
-def _value_iteration(P, R, gamma):
-    V = torch.zeros(P.shape[0], dtype=torch.float64)
-    for _ in range(5000):
-        V = (R + gamma * torch.einsum("sat,t->sa", P, V)).max(1).values
-    return V
 
 
 def pe_mistakes(call: Call):
     P, R, pi, gamma = call.args[:4]
     return [
         ("max", "you took the max over actions (that is value iteration); policy evaluation averages "
-                "over actions with pi(a|s)", lambda: _value_iteration(P, R, gamma)),
+                "over actions with pi(a|s)", lambda: ref.value_iteration(P, R, gamma)),
         ("one_sweep", "you stopped after a single backup: repeat the backup until the largest change is below tol",
-         lambda: (pi * R).sum(1)),
+         lambda: ref.pe_one_sweep(P, R, pi)),
         ("transposed", "you summed over the wrong index of P: the next-state distribution of (s, a) is P[s, a, :]",
-         lambda: _pe_transposed(P, R, pi, gamma)),
+         lambda: ref.pe_transposed(P, R, pi, gamma)),
         ("P_pi_transposed", "your P_pi is transposed: P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'], and the backup "
                             "is P_pi @ V (row s averages V over the next states of s)",
-         lambda: _pe_solve((pi * R).sum(1), torch.einsum("sa,sat->st", pi, P).T, gamma)),
+         lambda: ref.pe_P_pi_transposed(P, R, pi, gamma)),
     ]
-
-
-def _pe_solve(R_pi, P_pi, gamma):
-    return torch.linalg.solve(torch.eye(P_pi.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
-
-
-def _pe_transposed(P, R, pi, gamma):
-    Pt = P.permute(2, 1, 0)
-    R_pi = (pi * R).sum(1)
-    P_pi = torch.einsum("sa,sat->st", pi, Pt)
-    return torch.linalg.solve(torch.eye(P.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
-
-
-def exact_values(P, R, pi, gamma):
-    R_pi = (pi * R).sum(1)
-    P_pi = torch.einsum("sa,sat->st", pi, P)
-    return torch.linalg.solve(torch.eye(P.shape[0], dtype=torch.float64) - gamma * P_pi, R_pi)
 
 
 # ------------------------------------------------------------------ discounted_returns
@@ -184,7 +141,7 @@ def test_policy_evaluation_random_mdps(sub, dev):
     for S, A, gamma in [(1, 1, 0.5), (3, 2, 0.9), (6, 3, 0.95), (10, 4, 0.8), (25, 5, 0.99)]:
         P, R, pi = mdp(S, A)
         calls.append(Call(P, R, pi, gamma, tol=1e-11, label=f"S={S}, A={A}, gamma={gamma}"))
-    compare(sub, dev, M, "policy_evaluation", calls, lambda P, R, pi, g, **k: exact_values(P, R, pi, g),
+    compare(sub, dev, M, "policy_evaluation", calls, ref.policy_values,
             dtype="float64", rtol=1e-6, atol=1e-6, mistakes=pe_mistakes, timeout=30)
 
 
@@ -195,7 +152,7 @@ def test_policy_evaluation_special(sub, dev):
     P, R, pi = mdp(5, 3)
     P2, R2, pi2 = mdp(7, 2, absorbing=True)
     calls = [Call(P, R, pi, 0.0, label="gamma=0"), Call(P2, R2, pi2, 0.9, tol=1e-11, label="absorbing state")]
-    compare(sub, dev, M, "policy_evaluation", calls, lambda P, R, pi, g, **k: exact_values(P, R, pi, g),
+    compare(sub, dev, M, "policy_evaluation", calls, ref.policy_values,
             dtype="float64", rtol=1e-6, atol=1e-6, mistakes=pe_mistakes)
 
 
@@ -205,7 +162,7 @@ def test_policy_evaluation_default_tolerance(sub, dev):
     """with the default tol the result is within 1e-6 of the exact values"""
     P, R, pi = mdp(8, 3)
     compare(sub, dev, M, "policy_evaluation", [Call(P, R, pi, 0.9, label="default tol")],
-            lambda P, R, pi, g: exact_values(P, R, pi, g), dtype="float64", rtol=0, atol=1e-6,
+            ref.policy_values, dtype="float64", rtol=0, atol=1e-6,
             mistakes=pe_mistakes)
 
 
@@ -214,13 +171,13 @@ def av_mistakes(call: Call):
     P, R, V, gamma = call.args
     return [
         ("no_gamma", "you forgot to discount the next-state value by gamma",
-         lambda: R + torch.einsum("sat,t->sa", P, V)),
+         lambda: ref.av_variant(P, R, V, gamma, "no_gamma")),
         ("transposed", "you summed over the wrong index of P: Q(s,a) = R(s,a) + gamma * sum_s' P[s, a, s'] V[s']",
-         lambda: R + gamma * torch.einsum("tas,t->sa", P, V)),
+         lambda: ref.av_variant(P, R, V, gamma, "transposed")),
         ("no_reward", "you left out the immediate reward R(s, a)",
-         lambda: gamma * torch.einsum("sat,t->sa", P, V)),
+         lambda: ref.av_variant(P, R, V, gamma, "no_reward")),
         ("current_state", "you used V of the current state s; the backup takes the expected value of the NEXT "
-                          "state: sum_s' P[s, a, s'] V[s']", lambda: R + gamma * V[:, None].expand_as(R)),
+                          "state: sum_s' P[s, a, s'] V[s']", lambda: ref.av_variant(P, R, V, gamma, "current_state")),
     ]
 
 
@@ -242,7 +199,7 @@ def test_action_values(sub, dev):
 def test_action_values_consistent(sub, dev):
     """sum_a pi(a|s) Q(s,a) equals V(s) when V is the policy's value"""
     P, R, pi = mdp(7, 3)
-    V = exact_values(P, R, pi, 0.9)
+    V = ref.exact_values(P, R, pi, 0.9)
     (res,) = run(sub, M, "action_values", [Call(P, R, V, 0.9)])
     leaf = checks.tensor_output(res, "action_values")
     checks.assert_tensor(leaf, ref.action_values(P, R, V, 0.9), "action_values", device=dev, dtype="float64",
@@ -253,33 +210,6 @@ def test_action_values_consistent(sub, dev):
 
 
 # ------------------------------------------------------------------ monte_carlo_value
-def _mc_std(P, R, pi, gamma, s0, n=4000, seed=0, horizon=None):
-    """Standard deviation of one sampled return (trusted numpy simulation)."""
-    g = np.random.default_rng(seed)
-    Pn, Rn, pin = P.numpy(), R.numpy(), pi.numpy()
-    S, A = Rn.shape
-    h = ref.default_horizon(gamma) if horizon is None else horizon
-    s = np.full(n, s0)
-    G = np.zeros(n)
-    disc = 1.0
-    for _ in range(h):
-        a = (g.random(n)[:, None] > np.cumsum(pin[s], 1)).sum(1).clip(0, A - 1)
-        G += disc * Rn[s, a]
-        s = (g.random(n)[:, None] > np.cumsum(Pn[s, a], 1)).sum(1).clip(0, S - 1)
-        disc *= gamma
-    return G.std()
-
-
-def finite_horizon_values(P, R, pi, gamma, horizon):
-    """E[sum_{t < horizon} gamma^t r_t] from every start state: ``horizon`` backups from V = 0."""
-    R_pi = (pi * R).sum(1)
-    P_pi = torch.einsum("sa,sat->st", pi, P)
-    V = torch.zeros(P.shape[0], dtype=torch.float64)
-    for _ in range(horizon):
-        V = R_pi + gamma * (P_pi @ V)
-    return V
-
-
 def _check_mc_scalar(leaf, dev, label):
     """The estimate is a 0-d float64 tensor on the device of P (not a Python number, not shape [1])."""
     if leaf.kind != "tensor":
@@ -316,13 +246,13 @@ def test_monte_carlo_agrees_with_dp(sub, dev):
     results = run(sub, M, "monte_carlo_value", calls, timeout=30)
     for (P, R, pi, g, s0, h), res, call in zip(cases, results, calls):
         leaf = checks.output_leaf(res, "monte_carlo_value")
-        tol = 5.0 * _mc_std(P, R, pi, g, s0, horizon=h) / np.sqrt(4000) + 1e-6
+        tol = 5.0 * ref.mc_std(P, R, pi, g, s0, horizon=h) / np.sqrt(4000) + 1e-6
         if h is None:
-            v = float(exact_values(P, R, pi, g)[s0])
+            v = float(ref.exact_values(P, R, pi, g)[s0])
             mistakes = [("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
                          lambda v=v, g=g: torch.tensor(g * v))]
         else:
-            fh = lambda k, P=P, R=R, pi=pi, g=g, s0=s0: finite_horizon_values(P, R, pi, g, k)[s0]  # noqa: E731
+            fh = lambda k, P=P, R=R, pi=pi, g=g, s0=s0: ref.finite_horizon_values(P, R, pi, g, k)[s0]  # noqa: E731
             v = float(fh(h))
             mistakes = [
                 ("first_discounted", "your first reward is discounted: G = r_0 + gamma r_1 + gamma^2 r_2 + ...",
@@ -335,7 +265,7 @@ def test_monte_carlo_agrees_with_dp(sub, dev):
             if g < 1:
                 mistakes.append(("horizon_ignored", f"you ignored the horizon argument: when it is given "
                                                     f"(here {h}), each episode runs exactly that many steps",
-                                 lambda P=P, R=R, pi=pi, g=g, s0=s0: exact_values(P, R, pi, g)[s0]))
+                                 lambda P=P, R=R, pi=pi, g=g, s0=s0: ref.exact_values(P, R, pi, g)[s0]))
         checks.assert_number(leaf, v, "monte_carlo_value", rtol=0, atol=tol, mistakes=mistakes,
                              label=f"the estimate ({call.label})")
         _check_mc_scalar(leaf, dev, call.label)
