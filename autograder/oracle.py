@@ -76,7 +76,7 @@ def canon(x):
         raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
         return {"tensor": str(t.dtype), "shape": list(t.shape), "data": _digest(raw)}
     if isinstance(x, np.ndarray):
-        a = np.ascontiguousarray(x)
+        a = np.asarray(x, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         return {"array": str(a.dtype), "shape": list(a.shape), "data": _digest(a.tobytes())}
     if isinstance(x, (np.integer, np.floating, np.bool_)):
         return canon(x.item())
@@ -115,7 +115,7 @@ class _Encoder:
         self.arrays = arrays
 
     def array(self, a: np.ndarray) -> str:
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         key = "a" + _digest(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())[:24]
         self.arrays.setdefault(key, a)
         return key
@@ -360,7 +360,7 @@ class Seam:
             target = getattr(module, fn)
         try:
             out = target(*args, **kwargs)
-        except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:
+        except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError) as exc:
             if m == "record":
                 enc = _Encoder(st.arrays)
                 st.index[key] = {"raise": [type(exc).__name__, str(exc)[:500]], "rng": _rng_entry(before, enc)}
@@ -375,7 +375,7 @@ class Seam:
 def _rebuild_exception(spec):
     name, msg = spec
     cls = {"ValueError": ValueError, "TypeError": TypeError, "RuntimeError": RuntimeError,
-           "ZeroDivisionError": ZeroDivisionError}.get(name, RuntimeError)
+           "ZeroDivisionError": ZeroDivisionError, "IndexError": IndexError}.get(name, RuntimeError)
     return cls(msg)
 
 

@@ -8,9 +8,10 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, run
-from solutions import ex5_rlhf as ref
+from autograder.oracle import answers
 
 M = "ex5_rlhf"
+ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
 rng = np.random.default_rng(5150)
 
 
@@ -39,18 +40,26 @@ def batch(B, T, as_bool=False, junk=False, **mask_kw):
 
 
 # ------------------------------------------------------------------ preference_loss
+PREF_MESSAGES = {
+    "swapped": "your loss prefers the rejected response: it is -log sigmoid(r_chosen - r_rejected)",
+    "sum": "you summed over the pairs; the loss is the mean over pairs",
+    "no_log": "you left out the log: the Bradley-Terry loss is -mean(log sigmoid(r_chosen - r_rejected))",
+    "positive": "your loss has the wrong sign: minimize the NEGATIVE log-likelihood",
+}
+
+
+def named(messages: dict, variants) -> list:
+    """(key, message, value) for each variant the answers module computed (``variants`` is called
+    here: a variant that cannot be computed for these inputs names no mistake)."""
+    try:
+        values = variants()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
+        return []
+    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
+
+
 def pref_mistakes(call: Call):
-    c, r = call.args
-    return [
-        ("swapped", "your loss prefers the rejected response: it is -log sigmoid(r_chosen - r_rejected)",
-         lambda: -torch.nn.functional.logsigmoid(r - c).mean()),
-        ("sum", "you summed over the pairs; the loss is the mean over pairs",
-         lambda: -torch.nn.functional.logsigmoid(c - r).sum()),
-        ("no_log", "you left out the log: the Bradley-Terry loss is -mean(log sigmoid(r_chosen - r_rejected))",
-         lambda: -torch.sigmoid(c - r).mean()),
-        ("positive", "your loss has the wrong sign: minimize the NEGATIVE log-likelihood",
-         lambda: torch.nn.functional.logsigmoid(c - r).mean()),
-    ]
+    return named(PREF_MESSAGES, lambda: ref.pref_variants(*call.args))
 
 
 @pytest.mark.function("preference_loss")
@@ -86,16 +95,16 @@ def test_preference_loss_gradient(sub, dev):
 
 
 # ------------------------------------------------------------------ kl_penalty
+KL_MESSAGES = {
+    "sign": "your KL has the wrong sign: the penalty is log pi - log pi_ref (policy minus reference)",
+    "ratio": "you returned the probability ratio; the per-token KL estimate is the LOG-ratio log pi - log pi_ref",
+    "abs": "you took the absolute value: the per-token estimate log pi - log pi_ref can be negative "
+           "(only its average over samples cannot)",
+}
+
+
 def kl_mistakes(call: Call):
-    lp, rl = call.args
-    return [
-        ("sign", "your KL has the wrong sign: the penalty is log pi - log pi_ref (policy minus reference)",
-         lambda: rl - lp),
-        ("ratio", "you returned the probability ratio; the per-token KL estimate is the LOG-ratio "
-                  "log pi - log pi_ref", lambda: torch.exp(lp - rl)),
-        ("abs", "you took the absolute value: the per-token estimate log pi - log pi_ref can be negative "
-                "(only its average over samples cannot)", lambda: (lp - rl).abs()),
-    ]
+    return named(KL_MESSAGES, lambda: ref.kl_variants(*call.args))
 
 
 @pytest.mark.function("kl_penalty")
@@ -121,59 +130,27 @@ def test_kl_penalty_gradient(sub, dev):
 
 
 # ------------------------------------------------------------------ rlhf_rewards
-def _last_index(mask):
-    m = mask.bool()
-    pos = torch.arange(m.shape[1])
-    return torch.where(m, pos, -1).amax(1)
+REWARDS_MESSAGES = {
+    "kl_sign": "your KL penalty has the wrong sign: each response token gets -beta * (log pi - log pi_ref)",
+    "score_first": "the reward model's score belongs at the LAST response token of each row, not the first",
+    "score_end": "you put the score at the last position of the row; it belongs at the last token "
+                 "where mask is 1 (padding follows it)",
+    "score_at_length": "you put the score at index mask.sum() - 1; that is the last response token only "
+                       "when the response starts at position 0, but the prompt comes first: use the last "
+                       "position where mask is 1",
+    "score_replaces_kl": "at the last response token you replaced the KL penalty by the score; that token "
+                         "gets both: -beta * kl + score",
+    "sequence_kl": "you put the whole sequence's KL penalty on the last token; every response token pays its "
+                   "own -beta * (log pi - log pi_ref)",
+    "score_everywhere": "you added the score at every response token; it is added once, at the last one",
+    "no_mask": "prompt and padding positions must get exactly 0 reward (apply the mask to the KL term)",
+    "no_score": "you left out the reward model's score (add scores[b] at the last response token)",
+    "beta_on_score": "beta scales only the KL term, not the reward model's score",
+}
 
 
 def rewards_mistakes(call: Call):
-    scores, lp, rl, mask, beta = call.args
-    m = mask.bool()
-    kl = (lp - rl).double()
-    z = torch.zeros_like(kl)
-    base = torch.where(m, -beta * kl, z)
-    last = _last_index(mask)
-
-    def score_at(idx_per_row, where_ok, values=scores):
-        out = torch.zeros_like(kl)
-        for b in range(kl.shape[0]):
-            i = int(idx_per_row[b])
-            if where_ok[b] and 0 <= i < kl.shape[1]:
-                out[b, i] = float(values[b])
-        return out
-
-    has = m.any(1)
-    first = torch.where(m, torch.arange(m.shape[1]), m.shape[1]).amin(1)
-    length = m.sum(1)
-    seq_kl = torch.where(m, kl, z).sum(1)
-    return [
-        ("kl_sign", "your KL penalty has the wrong sign: each response token gets -beta * (log pi - log pi_ref)",
-         lambda: torch.where(m, beta * kl, z) + score_at(last, has)),
-        ("score_first", "the reward model's score belongs at the LAST response token of each row, not the first",
-         lambda: base + score_at(first, has)),
-        ("score_end", "you put the score at the last position of the row; it belongs at the last token "
-                      "where mask is 1 (padding follows it)",
-         lambda: base + score_at(torch.full_like(last, kl.shape[1] - 1), has)),
-        ("score_at_length", "you put the score at index mask.sum() - 1; that is the last response token only "
-                            "when the response starts at position 0, but the prompt comes first: use the last "
-                            "position where mask is 1", lambda: base + score_at(length - 1, has)),
-        ("score_replaces_kl", "at the last response token you replaced the KL penalty by the score; that token "
-                              "gets both: -beta * kl + score",
-         lambda: torch.where(m & (torch.arange(m.shape[1]) == last[:, None]), scores.double()[:, None].expand_as(kl),
-                             base)),
-        ("sequence_kl", "you put the whole sequence's KL penalty on the last token; every response token pays its "
-                        "own -beta * (log pi - log pi_ref)",
-         lambda: score_at(last, has, scores.double() - beta * seq_kl)),
-        ("score_everywhere", "you added the score at every response token; it is added once, at the last one",
-         lambda: base + torch.where(m, scores.double()[:, None].expand_as(kl), z)),
-        ("no_mask", "prompt and padding positions must get exactly 0 reward (apply the mask to the KL term)",
-         lambda: -beta * kl + score_at(last, has)),
-        ("no_score", "you left out the reward model's score (add scores[b] at the last response token)",
-         lambda: base),
-        ("beta_on_score", "beta scales only the KL term, not the reward model's score",
-         lambda: base + beta * score_at(last, has)),
-    ]
+    return named(REWARDS_MESSAGES, lambda: ref.rewards_variants(*call.args))
 
 
 @pytest.mark.function("rlhf_rewards")
@@ -229,54 +206,22 @@ def test_rlhf_rewards_no_gradient(sub, dev):
 
 
 # ------------------------------------------------------------------ token_advantages
-def _adv_variant(rewards, values, mask, lam, *, cut=True, gamma=1.0, use_lam=True):
-    m = mask.bool()
-    B, T = rewards.shape
-    r = torch.where(m, rewards, torch.zeros_like(rewards)).double()
-    v = torch.where(m, values, torch.zeros_like(values)).double()
-    adv = torch.zeros_like(r)
-    for b in range(B):
-        a = 0.0
-        for t in reversed(range(T)):
-            if not m[b, t]:
-                a = 0.0
-                continue
-            nxt_in = t + 1 < T and bool(m[b, t + 1])
-            v_next = float(v[b, t + 1]) if (t + 1 < T and (nxt_in or not cut)) else 0.0
-            delta = float(r[b, t]) + gamma * v_next - float(v[b, t])
-            a_next = a if nxt_in else 0.0
-            a = delta + gamma * (lam if use_lam else 1.0) * a_next
-            adv[b, t] = a
-    ret = torch.where(m, adv + v, torch.zeros_like(adv))
-    return adv, ret
-
-
-def _normalized(adv, mask):
-    m = mask.bool()
-    a = adv[m]
-    out = (adv - a.mean()) / (a.std() + 1e-8)
-    return torch.where(m, out, torch.zeros_like(out))
+ADV_MESSAGES = {
+    "returns_reward_to_go": "your returns are the reward-to-go; the value targets are returns = advantages "
+                            "+ values (the lambda-return)",
+    "normalized": "you normalised the advantages; token_advantages returns them as computed (no "
+                  "normalisation here)",
+    "bootstrap_past_end": "your advantages bootstrap from the position after the last response token; "
+                          "the episode ends there (done), so V after it is 0",
+    "no_lambda": "your recursion ignores lam: A_t = delta_t + lam * A_{t+1} (gamma = 1)",
+    "gamma": "RLHF uses gamma = 1 here: every token of the response counts fully",
+}
 
 
 def adv_mistakes(call: Call):
     rewards, values, mask = call.args[:3]
     lam = call.args[3] if len(call.args) > 3 else call.kwargs.get("lam", 0.95)
-    right = lambda: _adv_variant(rewards, values, mask, lam)  # noqa: E731
-    return [
-        ("returns_reward_to_go", "your returns are the reward-to-go; the value targets are returns = advantages "
-                                 "+ values (the lambda-return)",
-         lambda: (right()[0], _adv_variant(rewards, values, mask, 1.0)[0] + torch.where(
-             mask.bool(), values.double(), torch.zeros_like(values.double())))),
-        ("normalized", "you normalised the advantages; token_advantages returns them as computed (no "
-                       "normalisation here)", lambda: (_normalized(right()[0], mask), right()[1])),
-        ("bootstrap_past_end", "your advantages bootstrap from the position after the last response token; "
-                               "the episode ends there (done), so V after it is 0",
-         lambda: _adv_variant(rewards, values, mask, lam, cut=False)),
-        ("no_lambda", "your recursion ignores lam: A_t = delta_t + lam * A_{t+1} (gamma = 1)",
-         lambda: _adv_variant(rewards, values, mask, lam, use_lam=False)),
-        ("gamma", "RLHF uses gamma = 1 here: every token of the response counts fully",
-         lambda: _adv_variant(rewards, values, mask, lam, gamma=0.99)),
-    ]
+    return named(ADV_MESSAGES, lambda: ref.adv_variants(rewards, values, mask, lam))
 
 
 def _adv_call(B, T, lam, junk=False, as_bool=False, **mask_kw):
