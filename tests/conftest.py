@@ -167,3 +167,45 @@ def assert_full_marks(module: str, source: str, tmp_path: Path) -> None:
     assert failed == []
     ex = report["exercises"][0]
     assert ex["score"] == ex["max_score"] > 0
+
+
+# ------------------------------------------------------------------ the mutant battery, graded once
+def apply_mutant(m) -> str:
+    src = (ROOT / "solutions" / f"{m.module}.py").read_text()
+    count = src.count(m.old)
+    assert count == 1, f"mutant {m.name}: snippet found {count} times in solutions/{m.module}.py"
+    return src.replace(m.old, m.new)
+
+
+@pytest.fixture(scope="session")
+def mutant_reports(request, tmp_path_factory):
+    """Every mutant this session needs, graded once (learning tests skipped), two at a time.
+
+    test_mutants.py checks each report; test_answer_seam.py replays the same folders and
+    compares. Returns {name: report} (a report holds its folder in ``submission``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mutants import MUTANTS
+
+    def one(m):
+        try:
+            src = apply_mutant(m)
+        except AssertionError as exc:  # a stale snippet fails that mutant only
+            return m.name, {"apply_error": str(exc)}
+        folder = make_submission(tmp_path_factory.mktemp(m.name), {f"{m.module}.py": src})
+        return m.name, grade(folder, [m.module], jobs=1, skip_learning=True)
+
+    wanted, modules = set(), set()
+    for item in request.session.items:
+        params = getattr(item, "callspec", None) and item.callspec.params
+        if params and "m" in params:
+            wanted.add(params["m"].name)
+        if params and "exercise" in params and item.name.startswith("test_replay_gives_the_live_verdicts"):
+            modules.add(params["exercise"])
+    wanted |= {m.name for m in MUTANTS if m.module in modules}
+    # create the session's base temp dir here, before the threads: pytest makes it lazily and
+    # two threads making it at once can each see the other's ("not a normalized ... path")
+    tmp_path_factory.getbasetemp()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, [m for m in MUTANTS if m.name in wanted]))

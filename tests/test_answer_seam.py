@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +19,9 @@ import torch
 
 from autograder import oracle
 
-from conftest import ROOT, grade, make_submission
+from conftest import ROOT, grade, make_submission  # noqa: F401 (fixtures)
 
-CONVERTED = ["ex1_values", "ex5_rlhf"]  # suites that reach answer code only through the seam
+CONVERTED = ["ex1_values", "ex4_ppo", "ex5_rlhf"]  # suites that reach answer code only through the seam
 RECORDED = ROOT / "autograder" / "recorded"
 
 
@@ -100,29 +101,24 @@ def test_the_recorded_answers_match_the_reference(tmp_path, exercise):
 
 
 @pytest.mark.parametrize("exercise", CONVERTED)
-def test_replay_gives_the_live_verdicts(tmp_path, exercise, monkeypatch):
+def test_replay_gives_the_live_verdicts(exercise, mutant_reports, monkeypatch):
     """The reference, the stubs and every known mistake: same points, same sentences, live and replayed."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from mutants import MUTANTS
 
-    folders = [ROOT / "solutions", ROOT / "assignments"]
-    for m in [m for m in MUTANTS if m.module == exercise]:
-        src = (ROOT / "solutions" / f"{exercise}.py").read_text().replace(m.old, m.new)
-        folders.append(make_submission(tmp_path / m.name, {f"{exercise}.py": src}))
+    live = {m.name: mutant_reports[m.name] for m in MUTANTS if m.module == exercise}
+    assert live and not any("apply_error" in r for r in live.values())
+    folders = {name: Path(r["submission"]) for name, r in live.items()}
     monkeypatch.setenv("RLKIT_NO_SUITE_SERVER", "1")
-
-    def grade_all():  # two at a time, like the mutant battery
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return list(pool.map(lambda f: grade(f, [exercise], jobs=1, skip_learning=True), folders))
-
-    live = grade_all()
+    for name, folder in (("reference", ROOT / "solutions"), ("stubs", ROOT / "assignments")):
+        live[name] = grade(folder, [exercise], jobs=1, skip_learning=True)
+        folders[name] = folder
     monkeypatch.setenv("RLKIT_ORACLE", "replay")
-    replayed = grade_all()
-    for folder, a, b in zip(folders, live, replayed):
-        assert b["errors"] == [], (folder.name, b["errors"][:2])
-        assert verdicts(a) == verdicts(b), folder.name
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time, like the mutant battery
+        replayed = dict(zip(folders, pool.map(lambda f: grade(f, [exercise], jobs=1, skip_learning=True),
+                                              folders.values())))
+    for name in folders:
+        assert replayed[name]["errors"] == [], (name, replayed[name]["errors"][:2])
+        assert verdicts(live[name]) == verdicts(replayed[name]), name
 
 
 MEMORISER = '''

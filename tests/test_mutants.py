@@ -6,42 +6,12 @@ run covers); each test then checks one mutant's report.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from autograder.exercises import BY_NAME
-from autograder.runner import grade
 
-from conftest import ROOT, feedback_of, make_submission, scores_by_function
+from conftest import feedback_of, scores_by_function
 from mutants import MUTANTS, Mutant
-
-
-def apply(m: Mutant) -> str:
-    src = (ROOT / "solutions" / f"{m.module}.py").read_text()
-    count = src.count(m.old)
-    assert count == 1, f"mutant {m.name}: snippet found {count} times in solutions/{m.module}.py"
-    return src.replace(m.old, m.new)
-
-
-@pytest.fixture(scope="session")
-def mutant_reports(request, tmp_path_factory):
-    def one(m: Mutant):
-        try:
-            src = apply(m)
-        except AssertionError as exc:  # a stale snippet fails that mutant only
-            return m.name, {"apply_error": str(exc)}
-        folder = make_submission(tmp_path_factory.mktemp(m.name), {f"{m.module}.py": src})
-        return m.name, grade(folder, [m.module], jobs=1, skip_learning=True)
-
-    # grade only the mutants this session selected (e.g. with -k)
-    wanted = {item.callspec.params["m"].name for item in request.session.items
-              if hasattr(item, "callspec") and "m" in item.callspec.params}
-    # create the session's base temp dir here, before the threads: pytest makes it lazily and
-    # two threads making it at once can each see the other's ("not a normalized ... path")
-    tmp_path_factory.getbasetemp()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, [m for m in MUTANTS if m.name in wanted]))
 
 
 def test_mutant_names_are_unique():

@@ -16,9 +16,10 @@ from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, rebuild_network, run
 from autograder.student import Case
 from common.rollout import evaluate_policy
-from solutions import ex4_ppo as ref
+from autograder.oracle import answers
 
 M = "ex4_ppo"
+ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
 rng = np.random.default_rng(20261127)
 MARGIN = 1e-3  # distance kept between any ratio and the clip bounds
 
@@ -92,134 +93,84 @@ def log_probs_for(ratios: np.ndarray):
 
 
 # ------------------------------------------------------------------ reference pieces (float64)
-def _d(x) -> torch.Tensor:
-    return x.detach().double() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float64)
-
-
-def _surrogate(r, a, eps, *, clip=lambda r, eps: r.clamp(1 - eps, 1 + eps), reduce=torch.minimum):
-    r, a = _d(r), _d(a)
-    u = r * a
-    c = clip(r, eps) * a
-    return u, c, reduce(u, c)
-
-
-def _active(r, a, eps):
-    r, a = _d(r), _d(a)
-    return ((a > 0) & (r > 1 + eps)) | ((a < 0) & (r < 1 - eps))
-
-
 # ------------------------------------------------------------------ known mistakes
+def named(messages: dict, variants) -> list:
+    """(key, message, value) for each variant the answers module computed (``variants`` is called
+    here: a variant that cannot be computed for these inputs names no mistake)."""
+    try:
+        values = variants()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
+        return []
+    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
+
+
+RATIO_MESSAGES = {
+    "inverted": "your ratio is pi_old / pi_new: it should be pi_theta / pi_theta_old = exp(new - old)",
+    "log_ratio": "you returned the log-ratio new - old: the ratio is its exponential, exp(new - old)",
+    "ratio_of_logs": "you divided the log-probabilities (new / old): the ratio of probabilities is exp(new - old)",
+    "probs_only": "you returned exp(new): divide by the old probability, exp(new - old)",
+}
+
+
 def ratio_mistakes(call: Call):
-    new, old = _d(call.args[0]), _d(call.args[1])
-    return [
-        ("inverted", "your ratio is pi_old / pi_new: it should be pi_theta / pi_theta_old = exp(new - old)",
-         lambda: torch.exp(old - new)),
-        ("log_ratio", "you returned the log-ratio new - old: the ratio is its exponential, exp(new - old)",
-         lambda: new - old),
-        ("ratio_of_logs", "you divided the log-probabilities (new / old): the ratio of probabilities is "
-                          "exp(new - old)", lambda: new / old),
-        ("probs_only", "you returned exp(new): divide by the old probability, exp(new - old)",
-         lambda: torch.exp(new)),
-    ]
+    return named(RATIO_MESSAGES, lambda: ref.ratio_variants(call.args[0], call.args[1]))
+
+
+CLAMP_MSG = "your clamp bounds are wrong: clip the ratio to [1 - eps, 1 + eps]"
+SURROGATE_MESSAGES = {
+    "max": "you took the max of the two terms: PPO takes the pessimistic min",
+    "min_of_ratios": "you took the min of the ratios and then multiplied by A: take the min of the two "
+                     "products ratio * A and clip(ratio) * A (they differ when A < 0)",
+    "clip_adv": "you clipped the advantage instead of the ratio: clipped = clamp(ratio, 1 - eps, 1 + eps) * A",
+    "clip_product": "you clipped the product ratio * A: clip the ratio alone, then multiply by A",
+    "bounds_eps": CLAMP_MSG, "bounds_swapped": CLAMP_MSG, "bounds_one_side": CLAMP_MSG, "bounds_shifted": CLAMP_MSG,
+    "no_adv": "your clipped term forgot the advantage: clipped = clamp(ratio, 1 - eps, 1 + eps) * A",
+    "log_clip": "you clipped the log-ratio to [-eps, eps], i.e. the ratio to [exp(-eps), exp(eps)]: clip the "
+                "ratio itself to [1 - eps, 1 + eps]",
+}
 
 
 def surrogate_mistakes(call: Call):
-    r, a, eps = call.args
-    lo, hi = 1 - eps, 1 + eps
-    clamp_msg = "your clamp bounds are wrong: clip the ratio to [1 - eps, 1 + eps]"
-    return [
-        ("max", "you took the max of the two terms: PPO takes the pessimistic min",
-         lambda: _surrogate(r, a, eps, reduce=torch.maximum)),
-        ("min_of_ratios", "you took the min of the ratios and then multiplied by A: take the min of the two "
-                          "products ratio * A and clip(ratio) * A (they differ when A < 0)",
-         lambda: (_d(r) * _d(a), _d(r).clamp(lo, hi) * _d(a), torch.minimum(_d(r), _d(r).clamp(lo, hi)) * _d(a))),
-        ("clip_adv", "you clipped the advantage instead of the ratio: clipped = clamp(ratio, 1 - eps, 1 + eps) * A",
-         lambda: _clip_adv(r, a, eps)),
-        ("clip_product", "you clipped the product ratio * A: clip the ratio alone, then multiply by A",
-         lambda: _clip_product(r, a, eps)),
-        ("bounds_eps", clamp_msg, lambda: _surrogate(r, a, eps, clip=lambda r, e: r.clamp(-e, e))),
-        ("bounds_swapped", clamp_msg, lambda: _surrogate(r, a, eps, clip=lambda r, e: torch.clamp(r, 1 + e, 1 - e))),
-        ("bounds_one_side", clamp_msg, lambda: _surrogate(r, a, eps, clip=lambda r, e: r.clamp(e, 1 + e))),
-        ("bounds_shifted", clamp_msg, lambda: _surrogate(r, a, eps, clip=lambda r, e: (r - 1).clamp(-e, e))),
-        ("no_adv", "your clipped term forgot the advantage: clipped = clamp(ratio, 1 - eps, 1 + eps) * A",
-         lambda: _no_adv(r, a, eps)),
-        ("log_clip", "you clipped the log-ratio to [-eps, eps], i.e. the ratio to [exp(-eps), exp(eps)]: clip the "
-                     "ratio itself to [1 - eps, 1 + eps]",
-         lambda: _surrogate(r, a, eps, clip=lambda r, e: r.log().clamp(-e, e).exp())),
-    ]
+    return named(SURROGATE_MESSAGES, lambda: ref.surrogate_variants(*call.args))
 
 
-def _clip_adv(r, a, eps):
-    r, a = _d(r), _d(a)
-    u, c = r * a, r * a.clamp(1 - eps, 1 + eps)
-    return u, c, torch.minimum(u, c)
-
-
-def _clip_product(r, a, eps):
-    r, a = _d(r), _d(a)
-    u, c = r * a, (r * a).clamp(1 - eps, 1 + eps)
-    return u, c, torch.minimum(u, c)
-
-
-def _no_adv(r, a, eps):
-    r, a = _d(r), _d(a)
-    u, c = r * a, r.clamp(1 - eps, 1 + eps)
-    return u, c, torch.minimum(u, c)
+ACTIVE_MESSAGES = {
+    "abs": "you ignored the sign of the advantage: |ratio - 1| > eps is not enough, clipping is active only "
+           "where the clipped term is the smaller one (A > 0 and r > 1 + eps, or A < 0 and r < 1 - eps)",
+    "inverted": "your mask is inverted: it should be True where the clipped term is selected",
+    "swapped": "you swapped the cases: clipping is active for A > 0 when r > 1 + eps and for A < 0 "
+               "when r < 1 - eps",
+    "ties": "you flag samples where the two terms are equal (inside the band, or A = 0): there nothing is "
+            "clipped and the gradient is not zero",
+    "zero_adv": "you flag samples with A = 0: both terms are 0 there, so nothing is clipped",
+    "upper_only": "you only flag one of the two cases: clipping is active where A > 0 and r > 1 + eps, "
+                  "and where A < 0 and r < 1 - eps",
+    "lower_only": "you only flag one of the two cases: clipping is active where A > 0 and r > 1 + eps, "
+                  "and where A < 0 and r < 1 - eps",
+    "log_band": "you compared the log-ratio with +-eps (a band [exp(-eps), exp(eps)]): the band is on the "
+                "ratio itself, A > 0 and r > 1 + eps, or A < 0 and r < 1 - eps",
+}
 
 
 def active_mistakes(call: Call):
-    r, a, eps = _d(call.args[0]), _d(call.args[1]), call.args[2]
-    act = _active(r, a, eps)
-    return [
-        ("abs", "you ignored the sign of the advantage: |ratio - 1| > eps is not enough, clipping is active only "
-                "where the clipped term is the smaller one (A > 0 and r > 1 + eps, or A < 0 and r < 1 - eps)",
-         lambda: (r - 1).abs() > eps),
-        ("inverted", "your mask is inverted: it should be True where the clipped term is selected",
-         lambda: ~act),
-        ("swapped", "you swapped the cases: clipping is active for A > 0 when r > 1 + eps and for A < 0 "
-                    "when r < 1 - eps", lambda: ((a > 0) & (r < 1 - eps)) | ((a < 0) & (r > 1 + eps))),
-        ("ties", "you flag samples where the two terms are equal (inside the band, or A = 0): there nothing is "
-                 "clipped and the gradient is not zero", lambda: r.clamp(1 - eps, 1 + eps) * a <= r * a),
-        ("zero_adv", "you flag samples with A = 0: both terms are 0 there, so nothing is clipped",
-         lambda: ((a >= 0) & (r > 1 + eps)) | ((a <= 0) & (r < 1 - eps))),
-        ("upper_only", "you only flag one of the two cases: clipping is active where A > 0 and r > 1 + eps, "
-                       "and where A < 0 and r < 1 - eps", lambda: (a > 0) & (r > 1 + eps)),
-        ("lower_only", "you only flag one of the two cases: clipping is active where A > 0 and r > 1 + eps, "
-                       "and where A < 0 and r < 1 - eps", lambda: (a < 0) & (r < 1 - eps)),
-        ("log_band", "you compared the log-ratio with +-eps (a band [exp(-eps), exp(eps)]): the band is on the "
-                     "ratio itself, A > 0 and r > 1 + eps, or A < 0 and r < 1 - eps",
-         lambda: ((a > 0) & (r.log() > eps)) | ((a < 0) & (r.log() < -eps))),
-    ]
+    return named(ACTIVE_MESSAGES, lambda: ref.active_variants(*call.args[:3]))
 
 
-def _loss(new, old, a, eps, *, ratio=None, reduce=torch.minimum, clip=True, sign=-1.0, mean=True):
-    new, old, a = _d(new), _d(old), _d(a)
-    r = torch.exp(new - old) if ratio is None else ratio(new, old)
-    u = r * a
-    obj = reduce(u, r.clamp(1 - eps, 1 + eps) * a) if clip else u
-    return sign * (obj.mean() if mean else obj.sum())
+LOSS_MESSAGES = {
+    "plus": "PPO maximizes the surrogate, so the loss is its negative: return -mean(objective)",
+    "max": "you took the max of the two terms: PPO takes the pessimistic min",
+    "sum": "the loss is the mean of the objective over all samples, not the sum",
+    "no_clip": "your loss is not clipped: use min(ratio * A, clamp(ratio, 1 - eps, 1 + eps) * A)",
+    "inverted": "your ratio is pi_old / pi_new: it should be pi_theta / pi_theta_old = exp(new - old)",
+    "log_ratio": "your ratio is new - old: the ratio is exp(new - old)",
+    "plus_max": "PPO maximizes the surrogate, so the loss is its negative: return -mean(objective)",
+    "len": "you divided the sum by len(objective) = T: for a [T, N] batch the mean is over all T * N "
+           "entries (use .mean())",
+}
 
 
 def loss_mistakes(call: Call):
-    new, old, a, eps = call.args
-    return [
-        ("plus", "PPO maximizes the surrogate, so the loss is its negative: return -mean(objective)",
-         lambda: _loss(new, old, a, eps, sign=1.0)),
-        ("max", "you took the max of the two terms: PPO takes the pessimistic min",
-         lambda: _loss(new, old, a, eps, reduce=torch.maximum)),
-        ("sum", "the loss is the mean of the objective over all samples, not the sum",
-         lambda: _loss(new, old, a, eps, mean=False)),
-        ("no_clip", "your loss is not clipped: use min(ratio * A, clamp(ratio, 1 - eps, 1 + eps) * A)",
-         lambda: _loss(new, old, a, eps, clip=False)),
-        ("inverted", "your ratio is pi_old / pi_new: it should be pi_theta / pi_theta_old = exp(new - old)",
-         lambda: _loss(new, old, a, eps, ratio=lambda n, o: torch.exp(o - n))),
-        ("log_ratio", "your ratio is new - old: the ratio is exp(new - old)",
-         lambda: _loss(new, old, a, eps, ratio=lambda n, o: n - o)),
-        ("plus_max", "PPO maximizes the surrogate, so the loss is its negative: return -mean(objective)",
-         lambda: _loss(new, old, a, eps, sign=1.0, reduce=torch.maximum)),
-        ("len", "you divided the sum by len(objective) = T: for a [T, N] batch the mean is over all T * N "
-                "entries (use .mean())", lambda: _loss(new, old, a, eps, mean=False) / new.shape[0]),
-    ]
+    return named(LOSS_MESSAGES, lambda: ref.loss_variants(*call.args))
 
 
 # ------------------------------------------------------------------ probability_ratio
@@ -313,7 +264,7 @@ def test_surrogate_gradient_objective(sub, dev):
 
         def wrong(key, a=a, w=w):
             return [("grad_through_clip", "the objective passes gradient where the clipped term is selected: "
-                                          "there the sample must get zero gradient", lambda: a.double().numpy() * w)]
+                                          "there the sample must get zero gradient", lambda: ref.grad_through_clip(a, w))]
 
         gradients(sub, dev, M, "clipped_surrogate", Call(r, a, eps), ref.clipped_surrogate, expect={0: True},
                   outputs=("2",), names={0: "the ratio (through the objective)"}, seed=seed, mistakes=wrong)
