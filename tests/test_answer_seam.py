@@ -25,6 +25,10 @@ CONVERTED = ["ex1_values", "ex4_ppo", "ex5_rlhf"]  # suites that reach answer co
 RECORDED = ROOT / "autograder" / "recorded"
 
 
+# mutants that return memory they never wrote (torch.empty_like): NaN one run, a number the next
+UNINITIALISED = {"returns_loop_skips_last_step"}
+
+
 def verdicts(report: dict) -> list:
     """(exercise, test, score, feedback) with the values a submission chose masked ("got ...")."""
     return [(e["name"], t["id"], t["score"], re.sub(r"got -?[\d.e+-]+|got nan|got -?inf", "got <value>",
@@ -118,7 +122,10 @@ def test_replay_gives_the_live_verdicts(exercise, mutant_reports, monkeypatch):
                                               folders.values())))
     for name in folders:
         assert replayed[name]["errors"] == [], (name, replayed[name]["errors"][:2])
-        assert verdicts(live[name]) == verdicts(replayed[name]), name
+        if name in UNINITIALISED:  # its output differs from run to run, live or replayed: points only
+            assert [v[:3] for v in verdicts(live[name])] == [v[:3] for v in verdicts(replayed[name])], name
+        else:
+            assert verdicts(live[name]) == verdicts(replayed[name]), name
 
 
 MEMORISER = '''
