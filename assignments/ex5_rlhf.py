@@ -61,6 +61,7 @@ from common.validate import (
 )
 
 from .ex3_baseline import compute_gae
+from .ex4_ppo import ppo_policy_loss  # the PPO step of run_toy_rlhf (it passes this module's functions)
 
 __all__ = [
     "preference_loss",
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-def _check_batch(mask: torch.Tensor, **floats: torch.Tensor) -> None:
+def _check_token_batch(mask: torch.Tensor, **floats: torch.Tensor) -> None:
     """Check ``[B, T]`` float tensors and a response mask laid out as described above."""
     for name, x in floats.items():
         check_tensor(name, x, dims=2, dim_names="B, T", floating=True)
@@ -179,7 +180,7 @@ def rlhf_rewards(
         a row without response tokens is all zeros (its score is dropped).
         The result carries no gradient: it is a reward signal, not a loss.
     """
-    _check_batch(log_probs=log_probs, ref_log_probs=ref_log_probs, mask=mask)
+    _check_token_batch(log_probs=log_probs, ref_log_probs=ref_log_probs, mask=mask)
     check_tensor("scores", scores, dims=1, dim_names="B", floating=True)
     check_finite("scores", scores)
     if scores.shape[0] != mask.shape[0] or scores.device != mask.device:
@@ -229,7 +230,7 @@ def token_advantages(
         0 where ``mask`` is 0; ``rewards`` and ``values`` at those positions do
         not affect any output.
     """
-    _check_batch(rewards=rewards, values=values, mask=mask)
+    _check_token_batch(rewards=rewards, values=values, mask=mask)
     lam = check_scalar("lam", lam, low=0.0, high=1.0)
     # TODO: dones at each row's last response token, compute_gae(gamma=1) on the [T, B] transposes, 0 off the response
     raise NotImplementedError("token_advantages: dones at each row's last response token, compute_gae(gamma=1) on the [T, B] transposes, 0 off the response")

@@ -7,19 +7,23 @@ region replaced by ``raise NotImplementedError``), loads it next to the
 student's module and binds the student's functions into it, so a learning
 test trains with the kit's loop calling the student's code.
 
-Where it comes from: ``autograder/given/<module>.py`` when that folder exists
+Where it comes from: ``autograder/stubs/<module>.py`` when that folder exists
 (a student kit ships the stubs there), else the reference with its solution
 regions stripped (the full kit). Either way the text holds no answer.
+
+:func:`given_module` imports a whole kit module on the trusted side (the toy
+RLHF pipeline that ex5's learning test drives with the student's functions):
+from ``autograder/stubs/`` in a student kit, from the generated stubs
+(``assignments/``) in the full kit; never from ``solutions/``.
 """
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
 from pathlib import Path
 
-from .regions import strip_solutions
-
 KIT_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = Path(__file__).resolve().parent / "given"
+SHIPPED = Path(__file__).resolve().parent / "stubs"
 
 
 @lru_cache(maxsize=None)
@@ -30,5 +34,13 @@ def given_source(module: str) -> str | None:
         return shipped.read_text()
     ref = KIT_ROOT / "solutions" / f"{module}.py"
     if ref.is_file():
+        from .regions import strip_solutions  # (the full kit only: a student kit ships no parser)
+
         return strip_solutions(ref.read_text(), f"solutions/{module}.py")
     return None
+
+
+def given_module(module: str):
+    """The kit's answer-free copy of ``module`` as an imported module (its exercise functions are stubs)."""
+    package = "autograder.stubs" if (SHIPPED / "__init__.py").is_file() else "assignments"
+    return importlib.import_module(f"{package}.{module}")

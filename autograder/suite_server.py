@@ -42,8 +42,8 @@ def _warm_reference() -> None:
     from autograder.sandbox import EXERCISE_ORDER
 
     for name in EXERCISE_ORDER:
-        try:
-            importlib.import_module(f"solutions.{name}")
+        try:  # the answers behind the seam (they import the reference); a student kit has none
+            importlib.import_module(f"autograder.answers.{name}")
         except Exception:  # a missing exercise is the suite's business, not the server's
             pass
 

@@ -57,12 +57,45 @@ def record(out: Path, exercises: list[str] | None = None, submissions: list[Path
     return sizes
 
 
+# What the recorded answers depend on: change any of these and the data must be recorded again
+# (`make student-kit` refuses to build while the manifest disagrees; tests/test_student_kit.py checks it).
+SOURCES = ("solutions/ex*.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
+           "autograder/oracle.py", "autograder/seeds.py", "autograder/harness.py", "autograder/checks.py",
+           "autograder/student.py", "autograder/exercises.py")
+MANIFEST = "MANIFEST.json"
+
+
+def source_digests(root: Path = ROOT) -> dict[str, str]:
+    """sha256 of every file the recorded answers depend on (paths relative to the kit root)."""
+    import hashlib
+
+    out = {}
+    for pattern in SOURCES:
+        for path in sorted(root.glob(pattern)):
+            out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def write_manifest(out: Path) -> None:
+    import json
+
+    import numpy
+    import torch
+
+    files = {p.name: __import__("hashlib").sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.npz"))}
+    (out / MANIFEST).write_text(json.dumps({
+        "note": "written by `make record`; the recorded answers were computed from exactly these sources",
+        "torch": torch.__version__.split("+")[0], "numpy": numpy.__version__,
+        "sources": source_digests(), "recorded": files}, indent=1, sort_keys=True) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "autograder" / "recorded"))
     p.add_argument("--exercise", action="append")
     args = p.parse_args(argv)
     sizes = record(Path(args.out), args.exercise)
+    write_manifest(Path(args.out))
     for name, (n, size) in sizes.items():
         print(f"{name}: {n} recorded answers, {size / 1024:.0f} KiB")
     return 0

@@ -1,13 +1,15 @@
 """Hidden suite for ex5_rlhf (20 points): the KL-penalized RLHF objective, token by token."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, gradients, run
+from autograder.harness import Call, compare, gradients, run, to_case
 from autograder.oracle import answers
 
 M = "ex5_rlhf"
@@ -279,34 +281,66 @@ def test_token_advantages_no_gradient(sub, dev):
 
 # ------------------------------------------------------------------ the toy RLHF run
 class SandboxedOps:
-    """The pipeline's reward shaping, computed by the student's functions in the sandbox.
+    """Every exercise function the toy RLHF pipeline calls, computed by the student's code in the sandbox.
 
-    The pipeline itself (policy, reward model, PPO) runs here, trusted; only
-    ``rlhf_rewards`` and ``token_advantages`` (no gradient needed) go to the
-    student's code, and their outputs come back as checked plain arrays.
+    The pipeline itself (the kit's answer-free copy: policy, reward model, PPO)
+    runs here, trusted. Each of its calls to ``preference_loss``,
+    ``kl_penalty``, ``rlhf_rewards``, ``token_advantages`` and ex4's
+    ``ppo_policy_loss`` goes to the submission's sandbox as plain arrays.
+    Where the pipeline needs a gradient, the sandbox returns the loss and its
+    gradient with respect to each input, and :meth:`_with_gradient` puts them
+    back into the pipeline's autograd graph. ``ops()`` is what the pipeline takes.
     """
 
     def __init__(self, sub):
         self.sub = sub
+
+    def ops(self) -> SimpleNamespace:
+        return SimpleNamespace(
+            preference_loss=self._with_gradient(M, "preference_loss", inputs=2, grad_of=(0, 1)),
+            ppo_policy_loss=self._with_gradient("ex4_ppo", "ppo_policy_loss", inputs=3, grad_of=(0,)),
+            kl_penalty=self._values(M, "kl_penalty", inputs=2, like=0),
+            rlhf_rewards=self._values(M, "rlhf_rewards", inputs=4, like=1),
+            token_advantages=self._values(M, "token_advantages", inputs=3, like=0, outputs=("0", "1")))
 
     def _tensor(self, res, what, path, like):
         leaf = checks.tensor_output(res, what, path)
         arr = leaf.array
         if list(arr.shape) != list(like.shape) or not np.all(np.isfinite(arr)):
             raise CheckFailed(f"{what}() returned a wrong shape or non-finite values during the RLHF run")
-        return torch.as_tensor(arr, dtype=like.dtype)
+        return torch.as_tensor(arr, dtype=like.dtype).to(like.device)
 
-    def rlhf_rewards(self, scores, log_probs, ref_log_probs, mask, beta):
-        args = [x.detach().cpu() for x in (scores, log_probs, ref_log_probs, mask)]
-        (res,) = run(self.sub, M, "rlhf_rewards", [Call(*args, float(beta))])
-        return self._tensor(res, "rlhf_rewards", "", log_probs).to(log_probs.device)
+    def _call(self, module, what, args, inputs, grad_of=()):
+        """One sandbox call: the first ``inputs`` arguments are tensors, the rest plain numbers."""
+        tensors = [x.detach().cpu() for x in args[:inputs]]
+        call = Call(*tensors, *[float(a) for a in args[inputs:]], requires_grad=tuple(grad_of))
+        weights = {"": np.ones(())} if grad_of else None
+        (res,) = self.sub.call_many(module, what, [to_case(call, grad_weights=weights)], timeout=20)
+        checks.require_ok(res, what)
+        return res
 
-    def token_advantages(self, rewards, values, mask, lam=0.95):
-        args = [x.detach().cpu() for x in (rewards, values, mask)]
-        (res,) = run(self.sub, M, "token_advantages", [Call(*args, float(lam))])
-        adv = self._tensor(res, "token_advantages", "0", rewards)
-        ret = self._tensor(res, "token_advantages", "1", rewards)
-        return adv.to(rewards.device), ret.to(rewards.device)
+    def _values(self, module, what, inputs, like, outputs=("",)):
+        def values(*args):
+            res = self._call(module, what, args, inputs)
+            out = [self._tensor(res, what, path, args[like]) for path in outputs]
+            return out[0] if len(out) == 1 else tuple(out)
+        return values
+
+    def _with_gradient(self, module, what, inputs, grad_of):
+        """A scalar loss with the student's value and the student's gradient w.r.t. each input in grad_of:
+        value + sum_i <x_i - x_i.detach(), g_i> equals the value and has gradient g_i at x_i."""
+        def loss(*args):
+            res = self._call(module, what, args, inputs, grad_of)
+            out = self._tensor(res, what, "", torch.zeros(())).to(args[0].device)
+            for i in grad_of:
+                g = res.grads.get(f"arg{i}")
+                if g is None or isinstance(g, str) or list(np.shape(g)) != list(args[i].shape) \
+                        or not np.all(np.isfinite(g)):
+                    raise CheckFailed(f"{what}() gave no usable gradient for its input {i} during the RLHF run")
+                g = torch.as_tensor(np.asarray(g), dtype=args[i].dtype, device=args[i].device)
+                out = out + ((args[i] - args[i].detach()) * g).sum()
+            return out
+        return loss
 
 
 RLHF_SEED = 0
@@ -317,17 +351,21 @@ RLHF_UPDATES = 30
 @pytest.mark.points(2)
 @pytest.mark.learning
 def test_toy_rlhf_with_your_rewards(sub, dev):
-    """toy RLHF with your rewards and advantages: with beta > 0 the score rises and the KL stays bounded"""
-    from solutions import rlhf_pipeline
+    """toy RLHF with your functions: with beta > 0 the score rises and the KL stays bounded"""
+    from autograder.given import given_module
 
-    # fail fast (before training anything) when either function does not run
+    rlhf_pipeline = given_module("rlhf_pipeline")  # the kit's copy: no answer in it
+    # fail fast (before training anything) when a function the run needs does not run
     scores, lp, rl, mask = batch(2, 4)
-    (res,) = run(sub, M, "rlhf_rewards", [Call(scores, lp, rl, mask, 0.1)])
-    checks.require_ok(res, "rlhf_rewards")
-    (res,) = run(sub, M, "token_advantages", [Call(lp, rl, mask, 0.95)])
-    checks.require_ok(res, "token_advantages")
+    for module, what, call in [(M, "rlhf_rewards", Call(scores, lp, rl, mask, 0.1)),
+                               (M, "token_advantages", Call(lp, rl, mask, 0.95)),
+                               (M, "kl_penalty", Call(lp, rl)),
+                               (M, "preference_loss", Call(scores, -scores)),
+                               ("ex4_ppo", "ppo_policy_loss", Call(lp[0], rl[0], scores[:1].expand(4), 0.2))]:
+        (res,) = run(sub, module, what, [call])
+        checks.require_ok(res, what)
     torch.set_num_threads(1)
-    ops = SandboxedOps(sub)
+    ops = SandboxedOps(sub).ops()
     kl_run = rlhf_pipeline.run_toy_rlhf(0.2, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops)
     free = rlhf_pipeline.run_toy_rlhf(0.0, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops)
     if not kl_run["score"] > kl_run["ref_score"]:
