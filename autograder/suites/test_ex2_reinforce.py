@@ -2,19 +2,24 @@
 
 sample_action 6, reinforce_loss 4, collect_episode 6, reinforce_update 4, train_reinforce 5.
 
-Sampled quantities are never compared with the reference's samples: actions
-are checked statistically (frequencies against softmax(logits)) and for
-consistency (log-probabilities, a replay of the episode in a trusted copy of
-the environment, gradients recomputed here at the student's own actions), so
-every correct sampler passes. ``reinforce_update`` needs an optimizer and an
-``Episode``, which the sandbox cannot build from plain specs: a small trusted
-driver module run next to the student's files in a second sandbox builds them
-(see ``_DRIVER``). ``train_reinforce`` is graded by evaluating the returned
-policy here, in the parent, on environment seeds the child never sees.
+Answers come through the answer seam (``ref = answers(M)``, autograder/answers/
+ex2_reinforce.py; recorded in a student kit), computed from the suite's inputs
+only. Sampled quantities are never compared with the reference's samples:
+actions are checked statistically (frequencies against softmax(logits)) and for
+consistency: the seam gives log-probabilities and their gradients for EVERY
+action, read here at the student's own actions; a collected episode is replayed
+in a trusted copy of the environment and its log-probabilities are checked with
+torch's Categorical (states the student's actions chose have no recorded
+answer). So every correct sampler passes.
+
+``reinforce_update`` needs an optimizer and an ``Episode``, which the sandbox
+cannot build from plain specs: a small trusted driver module run next to the
+student's files in a second sandbox builds them (see ``_DRIVER``).
+``train_reinforce`` is graded by evaluating the returned policy here, in the
+parent, on environment seeds the child never sees.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -27,16 +32,36 @@ from autograder.harness import Call, compare, gradients, rebuild_network, run, t
 from autograder.student import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
-from common.rollout import Episode, evaluate_policy
-from solutions import ex1_values as ref1
-from solutions import ex2_reinforce as ref
+from common.rollout import evaluate_policy
+from autograder.oracle import answers
 
 M = "ex2_reinforce"
+ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
 rng = np.random.default_rng(20261125)
 
 
 def f32(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a), dtype=torch.float32)
+
+
+def named(messages: dict, variants) -> list:
+    """(key, message, value) for each variant the answers module computed (``variants`` is called
+    here: a variant that cannot be computed for these inputs names no mistake)."""
+    try:
+        values = variants()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
+        return []
+    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
+
+
+def at_actions(table, actions: np.ndarray) -> torch.Tensor:
+    """``table[..., a]``: a table over every action, read at the actions the submission drew."""
+    return torch.from_numpy(np.take_along_axis(checks.to_numpy(table), actions[..., None], -1)[..., 0])
+
+
+def rows_at_actions(table, actions: np.ndarray) -> np.ndarray:
+    """``table[..., a, :]``: a gradient table over every action, read at the actions the submission drew."""
+    return np.take_along_axis(checks.to_numpy(table), actions[..., None, None], -2)[..., 0, :]
 
 
 # ====================================================================== sample_action
@@ -48,8 +73,8 @@ def _pair(res, what: str = "sample_action"):
         got = out.describe() if out is not None else "nothing"
         raise CheckFailed(f"{what}() should return a pair (actions, log_probs), got {got}")
     actions = checks.tensor_output(res, what, "0", "actions (the first returned value)")
-    log_probs = checks.tensor_output(res, what, "1", "log_probs (the second returned value)")
-    return actions, log_probs
+    lp = checks.tensor_output(res, what, "1", "log_probs (the second returned value)")
+    return actions, lp
 
 
 def _check_actions(leaf, logits: torch.Tensor, dev: str, ctx: str = "", what: str = "sample_action") -> np.ndarray:
@@ -81,30 +106,24 @@ def _check_actions(leaf, logits: torch.Tensor, dev: str, ctx: str = "", what: st
     return a
 
 
-def _log_pi(logits: torch.Tensor, actions: np.ndarray, dim: int = -1) -> torch.Tensor:
-    lp = torch.log_softmax(logits.double(), dim=dim)
-    return lp.gather(-1, torch.as_tensor(actions)[..., None]).squeeze(-1)
+LOGPROB_MESSAGES = {
+    "probs": "log_probs holds probabilities: return log pi(a|s) (log_softmax), not softmax",
+    "raw_logits": "log_probs are the raw logits of the sampled actions: normalise them, "
+                  "log pi(a|s) = logits[a] - logsumexp(logits)",
+    "negated": "log_probs have the wrong sign: log pi(a|s) is <= 0 (it is not the negative log-likelihood)",
+    "wrong_dim": "you normalised over the wrong dimension: the softmax runs over the last dimension (the actions)",
+}
 
 
-def _logprob_mistakes(logits: torch.Tensor, actions: np.ndarray):
-    a = torch.as_tensor(actions)[..., None]
-    out = [
-        ("probs", "log_probs holds probabilities: return log pi(a|s) (log_softmax), not softmax",
-         lambda: torch.softmax(logits.double(), -1).gather(-1, a).squeeze(-1)),
-        ("raw_logits", "log_probs are the raw logits of the sampled actions: normalise them, "
-                       "log pi(a|s) = logits[a] - logsumexp(logits)",
-         lambda: logits.double().gather(-1, a).squeeze(-1)),
-        ("negated", "log_probs have the wrong sign: log pi(a|s) is <= 0 (it is not the negative log-likelihood)",
-         lambda: -_log_pi(logits, actions)),
-    ]
-    if logits.dim() >= 2:
-        out.append(("wrong_dim", "you normalised over the wrong dimension: the softmax runs over the last "
-                                 "dimension (the actions)", lambda: _log_pi(logits, actions, dim=0)))
-    return out
+def _logprob_mistakes(tables: list, actions: np.ndarray):
+    """Each mistake's table (from the answers, over every action) read at the submission's actions."""
+    return [(k, msg, lambda t=t: at_actions(t(), actions)) for k, msg, t in tables]
 
 
 def _check_log_probs(leaf, logits: torch.Tensor, actions: np.ndarray, dev: str, ctx: str = "",
                      what: str = "sample_action") -> None:
+    expected = at_actions(ref.log_pi_table(logits), actions).float()
+    mistakes = _logprob_mistakes(named(LOGPROB_MESSAGES, lambda: ref.log_pi_variants(logits)), actions)
     if list(leaf.array.shape) == list(logits.shape) and logits.shape[-1] > 1:
         raise CheckFailed(f"{what}(): log_probs has the shape of the logits: return only the log-probability of "
                           f"each sampled action (gather it with the actions), shape logits.shape[:-1]")
@@ -119,13 +138,14 @@ def _check_log_probs(leaf, logits: torch.Tensor, actions: np.ndarray, dev: str, 
         raise CheckFailed(f"{what}(): log_probs are not finite for large logits (around 100){c}: exp(logits) "
                           f"overflows float32 there; compute log pi(a|s) stably with torch.log_softmax (or "
                           f"logits - torch.logsumexp(logits, -1, keepdim=True))")
-    checks.assert_tensor(leaf, _log_pi(logits, actions).float(), what, device=dev, label="log_probs",
-                         dtype="float32", rtol=1e-4, atol=2e-5, mistakes=_logprob_mistakes(logits, actions),
-                         context=ctx)
+    checks.assert_tensor(leaf, expected, what, device=dev, label="log_probs",
+                         dtype="float32", rtol=1e-4, atol=2e-5, mistakes=mistakes, context=ctx)
 
 
-def _greedy(logits: torch.Tensor, actions: np.ndarray) -> bool:
-    return bool(np.array_equal(actions, logits.argmax(-1).numpy()))
+def _greedy(logits: torch.Tensor, actions: np.ndarray, copies: int = 1) -> bool:
+    """The actions are the argmax of the logits (``copies``: the actions hold that many copies of the rows)."""
+    greedy = checks.to_numpy(ref.greedy_actions(logits))
+    return bool(np.array_equal(actions, np.tile(greedy, copies) if copies > 1 else greedy))
 
 
 GREEDY = ("you always take the most likely action (argmax): REINFORCE must sample a ~ softmax(logits) to explore "
@@ -181,11 +201,11 @@ def test_sample_action_frequencies(sub, dev):
     for (rows, logits), res, call in zip(inputs, results, calls):
         actions_leaf, _ = _pair(res)
         actions = _check_actions(actions_leaf, logits, dev, call.label)
-        if _greedy(logits, actions):
+        p = checks.to_numpy(ref.action_probs(rows))  # [R, K]
+        if _greedy(rows, actions, copies=FREQ_N):
             raise CheckFailed(f"sample_action(): {GREEDY}")
         actions = actions.reshape(FREQ_N, rows.shape[0])
         K = rows.shape[1]
-        p = torch.softmax(rows.double(), -1).numpy()  # [R, K]
         freq = np.stack([np.bincount(actions[:, r], minlength=K) / FREQ_N for r in range(rows.shape[0])])
         tol = FREQ_Z * np.sqrt(p * (1 - p) / FREQ_N) + 1e-12
         bad = np.abs(freq - p) > tol
@@ -198,6 +218,12 @@ def test_sample_action_frequencies(sub, dev):
             raise CheckFailed(f"sample_action(): in a row with probabilities {checks.fmt(p[r])}, action {k} was drawn "
                               f"with frequency {freq[r, k]:.4f} over {FREQ_N} draws; expected {p[r, k]:.4f} "
                               f"+- {tol[r, k]:.4f}: sample from softmax(logits) over the last dimension")
+
+
+GRAD_MESSAGES = {
+    "lse_detached": "part of your log-probability is detached (the normaliser logsumexp or the softmax): the "
+                    "gradient of log pi(a) w.r.t. the logits must be onehot(a) - softmax(logits)",
+}
 
 
 @pytest.mark.function("sample_action")
@@ -213,21 +239,14 @@ def test_sample_action_gradient(sub, dev):
                           grad_weights={"1": w}))
     results = sub.call_many(M, "sample_action", cases)
     for (logits, w), res in zip(inputs, results):
+        # the gradients for every action the submission could have drawn (tables [..., a, k]), read at its own
+        expected = ref.log_pi_gradients(logits, w)
+        wrong = named(GRAD_MESSAGES, lambda: ref.log_pi_gradient_variants(logits, w))
         actions_leaf, _ = _pair(res)
         actions = _check_actions(actions_leaf, logits, dev)
-        x = logits.double().requires_grad_(True)
-        a = torch.as_tensor(actions)[..., None]
-        lp = torch.log_softmax(x, -1).gather(-1, a).squeeze(-1)
-        (g,) = torch.autograd.grad((lp * torch.as_tensor(w)).sum(), [x])
-        onehot = torch.zeros_like(logits.double()).scatter(-1, a, 1.0)
-        wt = torch.as_tensor(w)[..., None]
-        mistakes = [
-            ("lse_detached", "part of your log-probability is detached (the normaliser logsumexp or the softmax): "
-                             "the gradient of log pi(a) w.r.t. the logits must be onehot(a) - softmax(logits)",
-             lambda: wt * onehot),
-        ]
-        checks.assert_grad(res, "arg0", g.numpy(), "sample_action", "logits", rtol=1e-4, atol=1e-5,
-                           mistakes=mistakes)
+        mistakes = [(k, msg, lambda t=t: rows_at_actions(t(), actions)) for k, msg, t in wrong]
+        checks.assert_grad(res, "arg0", rows_at_actions(expected, actions), "sample_action", "logits", rtol=1e-4,
+                           atol=1e-5, mistakes=mistakes)
 
 
 def _actions_of(res) -> np.ndarray:
@@ -276,21 +295,28 @@ def test_sample_action_global_rng(sub, dev):
 
 
 # ====================================================================== reinforce_loss
+LOSS_MESSAGES = {
+    "sign": "your loss has the wrong sign: gradient ascent on the objective mean(log_probs * returns) means "
+            "minimizing its negative, -mean(log_probs * returns)",
+    "sum": "you summed over the elements: the loss is the mean of log_probs * returns over all timesteps "
+           "(and environments), not the sum",
+    "sum_sign": "your loss is +sum(log_probs * returns): take minus the mean",
+    "product_of_means": "you multiplied the mean log-probability by the mean return: average the products "
+                        "log_probs[t] * returns[t]",
+    "standardized": "you standardised the returns inside the loss: reinforce_loss uses the weights it is given "
+                    "(standardising is reinforce_update's job)",
+}
+
+
 def loss_mistakes(call: Call):
-    lp, G = call.args
-    lp64, G64 = lp.double(), G.double()
-    return [
-        ("sign", "your loss has the wrong sign: gradient ascent on the objective mean(log_probs * returns) means "
-                 "minimizing its negative, -mean(log_probs * returns)", lambda: (lp64 * G64).mean()),
-        ("sum", "you summed over the elements: the loss is the mean of log_probs * returns over all timesteps "
-                "(and environments), not the sum", lambda: -(lp64 * G64).sum()),
-        ("sum_sign", "your loss is +sum(log_probs * returns): take minus the mean", lambda: (lp64 * G64).sum()),
-        ("product_of_means", "you multiplied the mean log-probability by the mean return: average the products "
-                             "log_probs[t] * returns[t]", lambda: -(lp64.mean() * G64.mean())),
-        ("standardized", "you standardised the returns inside the loss: reinforce_loss uses the weights it is given "
-                         "(standardising is reinforce_update's job)",
-         lambda: -(lp64 * (G64 - G64.mean()) / (G64.std(correction=0) + 1e-8)).mean()),
-    ]
+    return named(LOSS_MESSAGES, lambda: ref.loss_variants(*call.args))
+
+
+LOSS_GRAD_MESSAGES = {
+    "sum": "your gradient is numel times too large: the loss is a mean over all elements, not a sum",
+    "sign": "your loss has the wrong sign: gradient ascent on the objective mean(log_probs * returns) "
+            "means minimizing its negative",
+}
 
 
 def loss_inputs(shape):
@@ -318,16 +344,12 @@ def test_reinforce_loss_gradient(sub, dev):
     """gradient reaches log_probs (-returns / numel) and not the returns"""
     for shape, seed in [((15,), 1), ((10, 3), 2)]:
         lp, G = loss_inputs(shape)
-        n = lp.numel()
 
-        def grad_mistakes(key, G=G, n=n, seed=seed, shape=shape):
+        def grad_mistakes(key, G=G, seed=seed):
             if key != 0:
                 return []
-            w = float(np.random.default_rng(seed).normal(size=()))
-            return [("sum", "your gradient is numel times too large: the loss is a mean over all elements, not a sum",
-                     lambda: -w * G.double()),
-                    ("sign", "your loss has the wrong sign: gradient ascent on the objective mean(log_probs * returns) "
-                             "means minimizing its negative", lambda: w * G.double() / n)]
+            w = float(np.random.default_rng(seed).normal(size=()))  # the weight gradients() draws for the loss
+            return named(LOSS_GRAD_MESSAGES, lambda: ref.loss_grad_variants(G, w))
 
         gradients(sub, dev, M, "reinforce_loss", Call(lp, G), ref.reinforce_loss, expect={0: True, 1: False},
                   names={0: "log_probs", 1: "returns"}, seed=seed, mistakes=grad_mistakes)
@@ -419,11 +441,11 @@ def _episode_actions(leaves, n_actions: int, dev: str, what: str = "collect_epis
     return a.array.astype(np.int64)
 
 
-def _policy_log_probs(policy, obs: np.ndarray, actions: np.ndarray, grad: bool = False):
-    logits = policy(torch.as_tensor(obs))
-    lp_all = torch.log_softmax(logits, -1)
-    lp = lp_all.gather(-1, torch.as_tensor(actions)[:, None]).squeeze(-1)
-    return (lp, lp_all) if grad else (lp.detach(), lp_all.detach())
+def _policy_at(policy, obs: np.ndarray) -> torch.distributions.Categorical:
+    """pi(. | s) at the states the submission's own actions led to: no recorded answer can cover states
+    a submission chose, so its log_probs are checked for consistency with torch's Categorical (a library
+    primitive), not with the reference."""
+    return torch.distributions.Categorical(logits=policy(torch.as_tensor(obs)))
 
 
 EPISODE_CASES = [  # (env id, env seed, env kwargs, policy seed)
@@ -508,7 +530,8 @@ def test_collect_episode_log_probs(sub, dev):
         obs, _, _ = replay(env_id, env_seed, actions, kwargs)
         pol = _episode_policy(env_id, pseed)
         with torch.no_grad():
-            lp, lp_all = _policy_log_probs(pol, obs, actions)
+            pi = _policy_at(pol, obs)
+            lp, lp_all = pi.log_prob(torch.as_tensor(actions)), pi.logits  # logits: normalised, log pi(. | s)
         leaf = lv["log_probs"]
         got = leaf.array.astype(np.float64)
         if got.shape == tuple(lp.shape) and np.all(np.isfinite(got)) and not np.allclose(got, lp.numpy(), rtol=1e-4,
@@ -518,7 +541,8 @@ def test_collect_episode_log_probs(sub, dev):
                 raise CheckFailed("collect_episode(): some log_probs[t] are the log-probability of another action than "
                                   "actions[t] (did you sample twice?): keep the log_prob that sample_action returned "
                                   f"together with the action you play ({ctx})")
-        mistakes = [("probs", "log_probs holds probabilities: store log pi(a_t|s_t)", lambda: lp.exp())]
+        mistakes = [("probs", "log_probs holds probabilities: store log pi(a_t|s_t)",
+                     lambda: at_actions(pi.probs, actions))]
         checks.assert_tensor(leaf, lp, "collect_episode", device=dev, label="Episode.log_probs", dtype="float32",
                              rtol=1e-4, atol=2e-5, mistakes=mistakes, context=ctx)
 
@@ -544,7 +568,7 @@ def test_collect_episode_keeps_graph(sub, dev):
     lv = _episode_leaves(res)
     actions = _episode_actions(lv, 2, dev)
     obs, _, _ = replay("CartPole-v1", 41, actions, {"max_episode_steps": T})
-    lp, _ = _policy_log_probs(pol, obs, actions, grad=True)
+    lp = _policy_at(pol, obs).log_prob(torch.as_tensor(actions))
     params = dict(pol.named_parameters())
     grads = torch.autograd.grad((lp.double() * torch.as_tensor(w)).sum(), list(params.values()))
     got_any = False
@@ -626,16 +650,12 @@ def run_updates(policy, observations, actions, rewards, gamma, normalize_returns
     optimizer = PlainSGD(policy.parameters(), lr=lr)
     losses = []
     for obs, act, rew in zip(observations, actions, rewards):
-        log_pi = torch.log_softmax(policy(obs), dim=-1)
-        log_probs = log_pi.gather(-1, act.unsqueeze(-1)).squeeze(-1)
+        log_probs = torch.distributions.Categorical(logits=policy(obs)).log_prob(act)  # the graph to the policy
         episode = Episode(observations=obs, actions=act, rewards=rew, log_probs=log_probs,
                           total_reward=float(rew.sum()))
         losses.append(reinforce_update(optimizer, episode, gamma, normalize_returns))
     return {"losses": losses, "policy": policy}
 '''
-_sgd_namespace: dict = {}
-exec(_SGD_SRC, _sgd_namespace)  # noqa: S102 (trusted text defined just above)
-PlainSGD = _sgd_namespace["PlainSGD"]
 
 
 @pytest.fixture(scope="module")
@@ -711,40 +731,6 @@ def _update_results(driver_sub) -> dict:
     return _update_cache[key]
 
 
-def _trusted_update(opt, ep, gamma, normalize, *, std_correction=0, zero_grad=True, sign=1.0, reduce="mean",
-                    total=False, step=True):
-    """reinforce_update written out, with switches that reproduce known mistakes."""
-    r = ep.rewards
-    if total:
-        G = torch.full_like(r, float(r.sum()))
-    else:
-        dones = torch.zeros_like(r)
-        dones[-1] = 1.0
-        G = ref1.discounted_returns(r, dones, gamma)
-    if normalize:
-        G = (G - G.mean()) / (G.std(correction=std_correction) + 1e-8)
-    prod = ep.log_probs * G.detach()
-    loss = -sign * (prod.mean() if reduce == "mean" else prod.sum())
-    if zero_grad:
-        opt.zero_grad()
-    loss.backward()
-    if step:
-        opt.step()
-    return loss.item()
-
-
-def run_parent(pol0, episodes, gamma, normalize, **kw):
-    """The driver's loop, run here with the trusted update: (losses, final weights)."""
-    pol = copy.deepcopy(pol0)
-    opt = PlainSGD(pol.parameters(), lr=UPDATE_LR)
-    losses = []
-    for obs, act, rew in episodes:
-        lp = torch.log_softmax(pol(obs), -1).gather(-1, act.unsqueeze(-1)).squeeze(-1)
-        ep = Episode(observations=obs, actions=act, rewards=rew, log_probs=lp, total_reward=float(rew.sum()))
-        losses.append(_trusted_update(opt, ep, gamma, normalize, **kw))
-    return np.asarray(losses, dtype=np.float64), {k: v.detach().double().numpy() for k, v in pol.state_dict().items()}
-
-
 def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str | None:
     """None when every weight moved as expected, else the name of the first parameter that did not."""
     scale = max(float(np.abs(want[k] - start[k]).max()) for k in want) + 1e-12
@@ -756,27 +742,22 @@ def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str
     return None
 
 
-def update_mistakes(normalize: bool, gamma: float):
-    out = [
-        ("normalize_flag", ("you did not standardise the returns although normalize_returns=True: "
-                            "G <- (G - mean G) / (std G + 1e-8)" if normalize else
-                            "you standardised the returns although normalize_returns=False"),
-         dict(normalize=not normalize)),
-        ("no_zero_grad", "gradients accumulate from one update to the next: call optimizer.zero_grad() before "
-                         "loss.backward()", dict(zero_grad=False)),
-        ("sign", "your update goes up the loss instead of down: minimise reinforce_loss = -mean(log_probs * G)",
-         dict(sign=-1.0)),
-        ("sum", "your loss is a sum over the episode: reinforce_loss takes the mean", dict(reduce="sum")),
-        ("no_step", "the policy did not change: call optimizer.zero_grad(), loss.backward() and optimizer.step(), "
-                    "in that order", dict(step=False)),
-    ]
-    if gamma < 1.0:
-        out.append(("no_discount", "your returns are not discounted: use discounted_returns(rewards, dones, gamma) "
-                                   "with the gamma you are given", dict(gamma=1.0)))
-    if not normalize:  # standardised, a constant weight is 0 for every step (the "no step" message covers it)
-        out.append(("total_reward", "you weight every log-probability by the episode's total reward: REINFORCE "
-                                    "uses the return from step t onwards, G_t (the reward-to-go)", dict(total=True)))
-    return out
+def update_messages(normalize: bool) -> dict:
+    return {
+        "normalize_flag": ("you did not standardise the returns although normalize_returns=True: "
+                           "G <- (G - mean G) / (std G + 1e-8)" if normalize else
+                           "you standardised the returns although normalize_returns=False"),
+        "no_zero_grad": "gradients accumulate from one update to the next: call optimizer.zero_grad() before "
+                        "loss.backward()",
+        "sign": "your update goes up the loss instead of down: minimise reinforce_loss = -mean(log_probs * G)",
+        "sum": "your loss is a sum over the episode: reinforce_loss takes the mean",
+        "no_step": "the policy did not change: call optimizer.zero_grad(), loss.backward() and optimizer.step(), "
+                   "in that order",
+        "no_discount": "your returns are not discounted: use discounted_returns(rewards, dones, gamma) with the "
+                       "gamma you are given",
+        "total_reward": "you weight every log-probability by the episode's total reward: REINFORCE uses the return "
+                        "from step t onwards, G_t (the reward-to-go)",
+    }
 
 
 def _loss_list(leaf, n: int, what: str = "reinforce_update", floats: bool = True) -> np.ndarray:
@@ -811,6 +792,10 @@ def check_update_cases(sub, driver_sub, specs, *, losses_only: bool = False, ste
         label, gamma, normalize, _, _ = spec
         res = cached[label]
         pol, eps = _update_case_inputs(spec)
+        # the reference update, the accepted alternatives and each mistake, run on the suite's own episodes
+        expected = ref.run_updates(pol, eps, gamma, normalize, UPDATE_LR)
+        accepted = ref.update_alternatives(pol, eps, gamma, normalize, UPDATE_LR)
+        variants = ref.update_variants(pol, eps, gamma, normalize, UPDATE_LR)
         if not res.ok:
             if res.not_implemented:
                 e = res.error or {}
@@ -833,16 +818,15 @@ def check_update_cases(sub, driver_sub, specs, *, losses_only: bool = False, ste
             ok_step = _close_updates(got, p, start) is None
             return (ok_loss or steps_only) and (ok_step or losses_only)
 
-        expected = run_parent(pol, eps, gamma, normalize)
         if matches(expected):
             continue
         # standardising with the sample std (torch.std's default) instead of standardize() is accepted
-        if normalize and matches(run_parent(pol, eps, gamma, normalize, std_correction=1)):
+        if any(matches(alt) for alt in accepted.values()):
             continue
-        for key, msg, kw in update_mistakes(normalize, gamma):
-            kw = dict(kw)
-            g, n = kw.pop("gamma", gamma), kw.pop("normalize", normalize)
-            variant = run_parent(pol, eps, g, n, **kw)
+        for key, msg in update_messages(normalize).items():
+            if key not in variants:
+                continue
+            variant = variants[key]
             if key == "no_step" and not np.allclose(losses, variant[0], rtol=1e-4, atol=1e-5):
                 continue  # a policy that does not move with a wrong loss: the loss is the first thing to fix
             if matches(variant):
