@@ -13,13 +13,14 @@ PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.rlkit-installed
 BENCH_STAMP := $(VENV)/.rlkit-bench-installed
 
-.PHONY: record help venv grade grade-all test test-fast assignments notebooks release collect autograde \
+.PHONY: record student-kit help venv grade grade-all test test-fast assignments notebooks release collect autograde \
         feedback export gradescope bench seeds ppo gae curves rlhf clean gpu-check
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
 	@echo "  other targets: assignments notebooks release collect autograde feedback export"
 	@echo "                 gradescope grade-all bench seeds ppo gae curves rlhf clean gpu-check"
+	@echo "                 record student-kit"
 
 venv: $(STAMP)
 
@@ -63,6 +64,11 @@ bench: $(BENCH_STAMP)
 
 record: venv
 	$(PY) -m tools.record_answers $(ARGS)
+
+# build/student-kit/ and build/student-kit.zip: stubs, grader, recorded answers, no solution
+# (docs/INSTRUCTORS.md, "Handing out the student kit"); refuses a dirty or stale tree
+student-kit: venv
+	$(PY) -m tools.make_student_kit $(ARGS)
 
 seeds: venv
 	$(PY) -m scripts.seeds $(ARGS)

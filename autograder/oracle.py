@@ -362,15 +362,38 @@ class Seam:
         try:
             out = target(*args, **kwargs)
         except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError) as exc:
+            enc = _Encoder(st.arrays if m == "record" else {})
+            entry = {"raise": [type(exc).__name__, str(exc)[:500]], "rng": _rng_entry(before, enc)}
             if m == "record":
-                enc = _Encoder(st.arrays)
-                st.index[key] = {"raise": [type(exc).__name__, str(exc)[:500]], "rng": _rng_entry(before, enc)}
+                st.index[key] = entry
+            _log_call(self.name, fn, key, entry)
             raise
         enc = _Encoder(st.arrays if m == "record" else {})
         tree = enc.encode(out)
+        entry = {"out": tree, "rng": _rng_entry(before, enc)}
         if m == "record":
-            st.index[key] = {"out": tree, "rng": _rng_entry(before, enc)}
+            st.index[key] = entry
+        _log_call(self.name, fn, key, entry)
         return decode(tree, enc.arrays)
+
+
+def entry_digest(entry: dict) -> str:
+    """A digest of one answer (its output or exception, and the random state it leaves). Arrays are
+    named by their content, so equal digests mean a replay returns exactly what the live call did."""
+    return _digest(json.dumps(entry, sort_keys=True).encode())
+
+
+def _log_call(seam: str, fn: str, key: str, entry: dict) -> None:
+    """``RLKIT_SEAM_LOG=dir`` (the kit's tests): note every live answer, to prove the recorded data
+    covers it (tests/test_student_kit.py: whatever a submission makes the suite ask, a replay finds)."""
+    folder = os.environ.get("RLKIT_SEAM_LOG")
+    if not folder or mode() != "live":
+        return
+    from .seeds import fingerprint
+
+    line = json.dumps({"seam": seam, "fn": fn, "key": key, "digest": entry_digest(entry), "inputs": fingerprint()})
+    with open(os.path.join(folder, f"seam-{os.getpid()}.jsonl"), "a") as f:
+        f.write(line + "\n")
 
 
 def _rebuild_exception(spec):

@@ -1,9 +1,11 @@
 """Shared helpers for the kit's own tests (these run in CI, not on students)."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,6 +16,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import autograder.runner as _runner  # noqa: E402
+
+# Every live answer the seam computes in this session, in any suite process, is noted here
+# (autograder/oracle.py); tests/test_student_kit.py proves the recorded data holds each one.
+SEAM_LOG = Path(tempfile.mkdtemp(prefix="rlkit-seam-log-"))
+os.environ["RLKIT_SEAM_LOG"] = str(SEAM_LOG)
 
 
 # ------------------------------------------------------------------ no answer in any report
@@ -203,6 +210,8 @@ def mutant_reports(request, tmp_path_factory):
             wanted.add(params["m"].name)
         if params and "exercise" in params and item.name.startswith("test_replay_gives_the_live_verdicts"):
             modules.add(params["exercise"])
+        if item.name.startswith(("test_the_recorded_answers_cover", "test_the_kit_gives_the_live_verdicts")):
+            modules.update(m.module for m in MUTANTS)
     wanted |= {m.name for m in MUTANTS if m.module in modules}
     # create the session's base temp dir here, before the threads: pytest makes it lazily and
     # two threads making it at once can each see the other's ("not a normalized ... path")

@@ -37,11 +37,9 @@ HEADER = (
 
 def render(path: Path) -> str:
     text = path.read_text()
-    stripped = strip_solutions(text, str(path.relative_to(ROOT)))
+    stripped = strip_solutions(text, f"{path.parent.name}/{path.name}")
     if stripped == text:
         return text  # no regions: a helper module, copied as is
-    if stripped.startswith('"""') or stripped.startswith("#!"):
-        return HEADER + stripped
     return HEADER + stripped
 
 

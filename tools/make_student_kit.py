@@ -54,14 +54,14 @@ def dirty_paths(root: Path = ROOT) -> list[str]:
 
 def stale_reasons(root: Path = ROOT) -> list[str]:
     """What `make assignments` or `make record` would change."""
-    from tools.make_assignments import expected_files
+    from tools.make_assignments import render
     from tools.record_answers import MANIFEST, source_digests
 
     reasons = []
-    for name, text in expected_files().items():
-        path = root / "assignments" / name
-        if not path.is_file() or path.read_text() != text:
-            reasons.append(f"assignments/{name} differs from its solution: run `make assignments`")
+    for src in sorted((root / "solutions").glob("*.py")):
+        path = root / "assignments" / src.name
+        if not path.is_file() or path.read_text() != render(src):
+            reasons.append(f"assignments/{src.name} differs from its solution: run `make assignments`")
     manifest = root / "autograder" / "recorded" / MANIFEST
     if not manifest.is_file():
         return reasons + [f"{manifest.relative_to(root)} is missing: run `make record`"]
