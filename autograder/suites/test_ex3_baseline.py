@@ -1,20 +1,19 @@
 """Hidden suite for ex3_baseline (30 points): baselines, actor-critic and GAE.
 
-Values are compared with the reference (run here, in the trusted parent) on
-random [T] and [T, N] trajectories; gradients are d<w, output>/d(input) for
-random weights w, computed in the child and compared with the reference's in
-float64. ``gradient_variance`` is deterministic given its inputs and is
-compared with the reference value. ``actor_critic_update`` needs optimizers
-and an ``Episode``, which the sandbox cannot build from plain specs, so a small
-driver module (``_DRIVER`` below, trusted text that runs next to the student's
-files in a second sandbox) builds them and calls the student's function; the
-updated networks come back as weights and are compared with one SGD step of
-the reference. ``train_actor_critic`` is graded by evaluating the returned
+Values are compared with the reference (through the answer seam: run live in
+the full kit, replayed in a student kit) on random [T] and [T, N]
+trajectories; gradients are d<w, output>/d(input) for random weights w,
+computed in the child and compared with the reference's in float64.
+``gradient_variance`` is deterministic given its inputs and is compared with
+the reference value. ``actor_critic_update`` needs optimizers and an
+``Episode``, which the sandbox cannot build from plain specs, so a small driver
+module (``_DRIVER`` below, trusted text that runs next to the student's files
+in a second sandbox) builds them and calls the student's function; the updated
+networks come back as weights and are compared with the reference's SGD steps
+on the same inputs. ``train_actor_critic`` is graded by evaluating the returned
 policy here, in the parent, on environment seeds the child never sees.
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import pytest
@@ -23,12 +22,13 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, rebuild_network, reference_gradients, run, to_case
+from autograder.oracle import answers
 from autograder.student import network
 from common.networks import PolicyNet, ValueNet
-from common.rollout import Episode, evaluate_policy
-from solutions import ex3_baseline as ref
+from common.rollout import evaluate_policy
 
 M = "ex3_baseline"
+ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
 rng = np.random.default_rng(20261203)
 
 
@@ -57,8 +57,14 @@ def _leaf_at(out, path: str):
     return out
 
 
-def _d(x) -> torch.Tensor:
-    return x.detach().double()
+def named(messages: dict, variants) -> list:
+    """(key, message, value) for each variant the answers module computed (``variants`` is called
+    here: a variant that cannot be computed for these inputs names no mistake)."""
+    try:
+        values = variants()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
+        return []
+    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
 
 
 # ====================================================================== gradient checks
@@ -120,12 +126,11 @@ def grad_checks(sub, dev, function: str, reference, cases: list[GradCase], seed:
 
 
 # ====================================================================== advantages
+ADVANTAGE_MESSAGES = {"sign": "your advantages have the wrong sign: A_t = G_t - V(s_t) (returns minus values)"}
+
+
 def advantage_mistakes(call: Call):
-    returns, values = call.args
-    return [
-        ("sign", "your advantages have the wrong sign: A_t = G_t - V(s_t) (returns minus values)",
-         lambda: _d(values) - _d(returns)),
-    ]
+    return named(ADVANTAGE_MESSAGES, lambda: ref.advantage_variants(*call.args))
 
 
 @pytest.mark.function("advantages")
@@ -160,27 +165,19 @@ def test_advantages_no_gradient(sub, dev):
 
 
 # ====================================================================== value_loss
-def _mse_variants(values, targets):
-    v, t = _d(values), _d(targets)
-    return [
-        ("sum", "your value loss sums the squared errors; the loss is their mean over all elements",
-         lambda: ((v - t) ** 2).sum()),
-        ("rmse", "you took the square root (RMSE); the value loss is the mean squared error itself",
-         lambda: ((v - t) ** 2).mean().sqrt()),
-        ("half", "you multiplied by 1/2; the value loss is mean((values - targets)**2) without that factor",
-         lambda: 0.5 * ((v - t) ** 2).mean()),
-        ("abs", "you used the absolute error; the value loss squares the error: mean((values - targets)**2)",
-         lambda: (v - t).abs().mean()),
-        ("time_mean_only", "you averaged over time only; the loss is the mean over all elements (time and "
-                           "environments)", lambda: ((v - t) ** 2).mean(0).sum()),
-        ("mean_error_squared", "you squared the mean error; the loss is the mean of the squared errors",
-         lambda: (v - t).mean() ** 2),
-    ]
+MSE_MESSAGES = {
+    "sum": "your value loss sums the squared errors; the loss is their mean over all elements",
+    "rmse": "you took the square root (RMSE); the value loss is the mean squared error itself",
+    "half": "you multiplied by 1/2; the value loss is mean((values - targets)**2) without that factor",
+    "abs": "you used the absolute error; the value loss squares the error: mean((values - targets)**2)",
+    "time_mean_only": "you averaged over time only; the loss is the mean over all elements (time and "
+                      "environments)",
+    "mean_error_squared": "you squared the mean error; the loss is the mean of the squared errors",
+}
 
 
 def value_loss_mistakes(call: Call):
-    values, targets = call.args
-    return _mse_variants(values, targets)
+    return named(MSE_MESSAGES, lambda: ref.mse_variants(*call.args))
 
 
 @pytest.mark.function("value_loss")
@@ -194,21 +191,18 @@ def test_value_loss_values(sub, dev):
     compare(sub, dev, M, "value_loss", calls, ref.value_loss, mistakes=value_loss_mistakes)
 
 
+VALUE_LOSS_GRAD_MESSAGES = {
+    "sum": MSE_MESSAGES["sum"],
+    "half": MSE_MESSAGES["half"],
+    "sign": "your gradient has the wrong sign: the loss is (values - targets)**2",
+}
+
+
 def _value_loss_grad_mistakes(values, targets):
     def make(arg, weights):
         if arg != 0:
             return []
-        w = float(np.asarray(weights[""]))
-        v, t = _d(values), _d(targets)
-        n = v.numel()
-        return [
-            ("sum", "your value loss sums the squared errors; the loss is their mean over all elements",
-             lambda: w * 2 * (v - t)),
-            ("half", "you multiplied by 1/2; the value loss is mean((values - targets)**2) without that factor",
-             lambda: w * (v - t) / n),
-            ("sign", "your gradient has the wrong sign: the loss is (values - targets)**2",
-             lambda: -w * 2 * (v - t) / n),
-        ]
+        return named(VALUE_LOSS_GRAD_MESSAGES, lambda: ref.value_loss_grad_variants(values, targets, weights[""]))
     return make
 
 
@@ -231,23 +225,18 @@ def test_value_loss_gradient(sub, dev):
 
 
 # ====================================================================== reinforce_baseline_loss
+RBL_MESSAGES = {
+    "no_baseline": "your policy loss ignores the baseline: weight log_probs by the advantage "
+                   "returns - values, not by the returns",
+    "adv_sign": "your advantage has the wrong sign: A = returns - values",
+    "loss_sign": "your policy loss has the wrong sign: minimise -mean(log_probs * advantage)",
+    "policy_sum": "your policy loss is a sum: take the mean over all elements",
+    **MSE_MESSAGES,
+}
+
+
 def rbl_mistakes(call: Call):
-    lp, G, V = (_d(x) for x in call.args)
-    vl = ((V - G) ** 2).mean()
-    out = [
-        ("no_baseline", "your policy loss ignores the baseline: weight log_probs by the advantage "
-                        "returns - values, not by the returns",
-         lambda: (-(lp * G).mean(), vl)),
-        ("adv_sign", "your advantage has the wrong sign: A = returns - values",
-         lambda: (-(lp * (V - G)).mean(), vl)),
-        ("loss_sign", "your policy loss has the wrong sign: minimise -mean(log_probs * advantage)",
-         lambda: ((lp * (G - V)).mean(), vl)),
-        ("policy_sum", "your policy loss is a sum: take the mean over all elements",
-         lambda: (-(lp * (G - V)).sum(), vl)),
-    ]
-    pl = -(lp * (G - V)).mean()
-    out += [(k, m, (lambda f=f: (pl, f()))) for k, m, f in _mse_variants(V, G)]
-    return out
+    return named(RBL_MESSAGES, lambda: ref.rbl_variants(*call.args))
 
 
 @pytest.mark.function("reinforce_baseline_loss")
@@ -292,28 +281,18 @@ def test_reinforce_baseline_loss_gradients(sub, dev):
 
 
 # ====================================================================== td_errors
-def _td_variant(r, v, nv, d, gamma, *, use_dones=True, discount=True, sign=1.0, mask_reward=False):
-    r, v, nv = _d(r), _d(v), _d(nv)
-    nd = 1.0 - d.double() if use_dones else torch.ones_like(r)
-    g = gamma if discount else 1.0
-    if mask_reward:
-        return sign * (nd * (r + g * nv) - v)
-    return sign * (r + g * nd * nv - v)
+TD_MESSAGES = {
+    "no_dones": "your TD errors bootstrap through episode ends: multiply gamma * V(s_{t+1}) by (1 - dones[t])",
+    "no_gamma": "you forgot to discount V(s_{t+1}) by gamma",
+    "sign": "your TD errors have the wrong sign: delta_t = r_t + gamma (1 - d_t) V(s_{t+1}) - V(s_t)",
+    "mask_reward": "you also dropped the reward where dones[t] = 1: only the bootstrap term "
+                   "gamma * V(s_{t+1}) is cut at an episode end",
+}
+TD_GRAD_MESSAGES = {"sign": "the gradient for values has the wrong sign: d delta_t / d V(s_t) = -1"}
 
 
 def td_mistakes(call: Call):
-    r, v, nv, d, gamma = call.args
-    return [
-        ("no_dones", "your TD errors bootstrap through episode ends: multiply gamma * V(s_{t+1}) by "
-                     "(1 - dones[t])", lambda: _td_variant(r, v, nv, d, gamma, use_dones=False)),
-        ("no_gamma", "you forgot to discount V(s_{t+1}) by gamma",
-         lambda: _td_variant(r, v, nv, d, gamma, discount=False)),
-        ("sign", "your TD errors have the wrong sign: delta_t = r_t + gamma (1 - d_t) V(s_{t+1}) - V(s_t)",
-         lambda: _td_variant(r, v, nv, d, gamma, sign=-1.0)),
-        ("mask_reward", "you also dropped the reward where dones[t] = 1: only the bootstrap term "
-                        "gamma * V(s_{t+1}) is cut at an episode end",
-         lambda: _td_variant(r, v, nv, d, gamma, mask_reward=True)),
-    ]
+    return named(TD_MESSAGES, lambda: ref.td_variants(*call.args))
 
 
 @pytest.mark.function("td_errors")
@@ -360,70 +339,32 @@ def test_td_errors_semi_gradient(sub, dev):
                         "learns from it)"},
             unexpected={2: "gradient flows into next_values: the TD target r_t + gamma V(s_{t+1}) is a constant "
                            "(semi-gradient), detach next_values"},
-            mistakes=lambda arg, w: [("sign", "the gradient for values has the wrong sign: d delta_t / d V(s_t) "
-                                              "= -1", lambda w=w: torch.as_tensor(w[""]))]))
+            mistakes=lambda arg, w: named(TD_GRAD_MESSAGES, lambda: ref.td_grad_variants(w[""]))))
     grad_checks(sub, dev, "td_errors", ref.td_errors, cases)
 
 
 # ====================================================================== compute_gae
-def _gae_variant(rewards, values, dones, last_value, gamma, lam, *, done_rec=True, done_boot=True,
-                 use_last=True, next_is_current=False, gamma_in_rec=True, lam_in_rec=True, forward=False,
-                 add_values=True, shift_done=False):
-    r, v = _d(rewards), _d(values)
-    d = dones.double()
-    T = r.shape[0]
-    last = _d(last_value).expand_as(v[0]) if use_last else torch.zeros_like(v[0])
-    adv = torch.zeros_like(v)
-    running = torch.zeros_like(v[0])
-    coef = (gamma if gamma_in_rec else 1.0) * (lam if lam_in_rec else 1.0)
-    order = range(T) if forward else reversed(range(T))
-    for t in order:
-        if next_is_current:
-            nxt = v[t]
-        else:
-            nxt = v[t + 1] if t + 1 < T else last
-        if shift_done:
-            dt = d[t + 1] if t + 1 < T else torch.zeros_like(d[t])
-        else:
-            dt = d[t]
-        nd_boot = 1.0 - dt if done_boot else torch.ones_like(dt)
-        nd_rec = 1.0 - dt if done_rec else torch.ones_like(dt)
-        delta = r[t] + gamma * nd_boot * nxt - v[t]
-        running = delta + coef * nd_rec * running
-        adv[t] = running
-    return adv, (adv + v if add_values else adv.clone())
+GAE_MESSAGES = {
+    "no_dones": "your advantages leak across episode boundaries: dones must cut both the bootstrap "
+                "(1 - d_t) V(s_{t+1}) and the recursion (1 - d_t) A_{t+1}",
+    "no_done_recursion": "your advantages leak across episode boundaries: reset the running advantage where "
+                         "dones[t] = 1 (A_t = delta_t + gamma lam (1 - d_t) A_{t+1})",
+    "no_done_bootstrap": "you bootstrap through an episode end: delta_t must use (1 - d_t) V(s_{t+1})",
+    "no_last_value": "you did not bootstrap the last step from last_value: V(s_T) = last_value, not 0",
+    "current_value": "your delta_t bootstraps from V(s_t) instead of V(s_{t+1}) (values[t + 1], and "
+                     "last_value after the last step)",
+    "no_gamma_recursion": "your recursion is missing gamma: A_t = delta_t + gamma * lam * (1 - d_t) * A_{t+1}",
+    "no_lam_recursion": "your recursion is missing lam: A_t = delta_t + gamma * lam * (1 - d_t) * A_{t+1}",
+    "forward": "your advantages accumulate forward in time; GAE runs backwards, from t = T-1 down to 0",
+    "shifted_done": "you use dones[t+1] where dones[t] belongs: d_t = 1 means nothing after step t "
+                    "belongs to the episode",
+    "returns_are_advantages": "your returns equal the advantages: the critic's targets are "
+                              "returns = advantages + values",
+}
 
 
 def gae_mistakes(call: Call):
-    rewards, values, dones, last_value, gamma, lam = call.args
-
-    def var(**kw):
-        return lambda: _gae_variant(rewards, values, dones, last_value, gamma, lam, **kw)
-
-    return [
-        ("no_dones", "your advantages leak across episode boundaries: dones must cut both the bootstrap "
-                     "(1 - d_t) V(s_{t+1}) and the recursion (1 - d_t) A_{t+1}",
-         var(done_rec=False, done_boot=False)),
-        ("no_done_recursion", "your advantages leak across episode boundaries: reset the running advantage where "
-                              "dones[t] = 1 (A_t = delta_t + gamma lam (1 - d_t) A_{t+1})",
-         var(done_rec=False)),
-        ("no_done_bootstrap", "you bootstrap through an episode end: delta_t must use (1 - d_t) V(s_{t+1})",
-         var(done_boot=False)),
-        ("no_last_value", "you did not bootstrap the last step from last_value: V(s_T) = last_value, not 0",
-         var(use_last=False)),
-        ("current_value", "your delta_t bootstraps from V(s_t) instead of V(s_{t+1}) (values[t + 1], and "
-                          "last_value after the last step)", var(next_is_current=True)),
-        ("no_gamma_recursion", "your recursion is missing gamma: A_t = delta_t + gamma * lam * (1 - d_t) * A_{t+1}",
-         var(gamma_in_rec=False)),
-        ("no_lam_recursion", "your recursion is missing lam: A_t = delta_t + gamma * lam * (1 - d_t) * A_{t+1}",
-         var(lam_in_rec=False)),
-        ("forward", "your advantages accumulate forward in time; GAE runs backwards, from t = T-1 down to 0",
-         var(forward=True)),
-        ("shifted_done", "you use dones[t+1] where dones[t] belongs: d_t = 1 means nothing after step t "
-                         "belongs to the episode", var(shift_done=True)),
-        ("returns_are_advantages", "your returns equal the advantages: the critic's targets are "
-                                   "returns = advantages + values", var(add_values=False)),
-    ]
+    return named(GAE_MESSAGES, lambda: ref.gae_variants(*call.args))
 
 
 def _gae_call(T, N=None, gamma=0.99, lam=0.95, p_done=0.2, bool_dones=False, dones=None, label=None):
@@ -474,16 +415,6 @@ def test_gae_edge_cases(sub, dev):
     compare(sub, dev, M, "compute_gae", calls, ref.compute_gae, mistakes=gae_mistakes, **GAE_OUT)
 
 
-def _bootstrapped_returns(r, d, last, gamma):
-    r, d = r.double(), d.double()
-    G = torch.zeros_like(r)
-    running = last.double().expand_as(r[0]).clone()
-    for t in reversed(range(r.shape[0])):
-        running = r[t] + gamma * (1.0 - d[t]) * running
-        G[t] = running
-    return G
-
-
 @pytest.mark.function("compute_gae")
 @pytest.mark.points(1.5)
 def test_gae_lambda_limits(sub, dev):
@@ -491,14 +422,11 @@ def test_gae_lambda_limits(sub, dev):
     specs = [(0.0, 17, None, 0.9), (0.0, 11, 4, 0.99), (1.0, 19, None, 0.95), (1.0, 13, 3, 0.9)]
     calls = [_gae_call(T, N, gamma=g, lam=lam, p_done=0.25) for lam, T, N, g in specs]
     results = run(sub, M, "compute_gae", calls)
-    for (lam, T, N, gamma), call, res in zip(specs, calls, results):
-        r, v, d, last = call.args[:4]
+    for (lam, *_), call, res in zip(specs, calls, results):
+        want, want_returns = ref.gae_lambda_limit(*call.args)  # the closed forms of both limits
         if lam == 0.0:
-            nv = torch.cat([v[1:], last.reshape(v[:1].shape) if N is None else last.reshape(1, -1)])
-            want = _d(r) + gamma * (1.0 - d.double()) * _d(nv) - _d(v)
             what = "with lam = 0 the advantages should equal the TD errors delta_t"
         else:
-            want = _bootstrapped_returns(r, d, last, gamma) - _d(v)
             what = ("with lam = 1 the advantages should equal the discounted returns (bootstrapped from "
                     "last_value) minus the values")
         leaf = checks.tensor_output(res, "compute_gae", "0", "advantages")
@@ -510,7 +438,7 @@ def test_gae_lambda_limits(sub, dev):
             if "wrong at index" in str(exc):
                 raise CheckFailed(f"compute_gae(): {what} ({call.label})") from None
             raise
-        checks.assert_tensor(checks.tensor_output(res, "compute_gae", "1", "returns"), want + _d(v), "compute_gae",
+        checks.assert_tensor(checks.tensor_output(res, "compute_gae", "1", "returns"), want_returns, "compute_gae",
                              device=dev, label="returns",
                              mistakes=[(k, m, (lambda f=f: f()[1])) for k, m, f in gae_mistakes(call)],
                              context=call.label)
@@ -557,47 +485,18 @@ def random_batch(E, n_actions=3, obs_dim=4, max_T=20, offset=0.0, with_baselines
     return obs, acts, rets, bls
 
 
-def _episode_grads(policy, obs, acts, weights, per_step=False, mean=False):
-    """Per-episode (or per-step) flattened gradients of sum_t log pi(a_t|s_t) w_t, in float64."""
-    net = copy.deepcopy(policy).double()
-    params = [p for p in net.parameters()]
-    rows = []
-    for o, a, w in zip(obs, acts, weights):
-        lp = torch.log_softmax(net(o.double()), -1).gather(-1, a.long().unsqueeze(-1)).squeeze(-1)
-        terms = lp * w.double()
-        if per_step:
-            for t in range(terms.shape[0]):
-                gs = torch.autograd.grad(terms[t], params, retain_graph=True)
-                rows.append(torch.cat([g.reshape(-1) for g in gs]))
-        else:
-            s = terms.mean() if mean else terms.sum()
-            gs = torch.autograd.grad(s, params)
-            rows.append(torch.cat([g.reshape(-1) for g in gs]))
-    return torch.stack(rows)
-
-
-def gv_mistakes(policy, obs, acts, rets, bls):
-    w = [r.double() - (b.double() if bls is not None else 0.0) for r, b in zip(rets, bls or rets)]
-    G = _episode_grads(policy, obs, acts, w)
-    out = [
-        ("population", "you used the population variance (divide by E); use the sample variance across "
-                       "episodes, with denominator E - 1", lambda: G.var(0, correction=0).sum()),
-        ("mean_params", "you averaged the variance over the parameters; sum it over every parameter coordinate",
-         lambda: G.var(0).mean()),
-        ("per_step", "you treated every timestep as a sample; each episode's gradient "
-                     "sum_t grad log pi(a_t|s_t) (G_t - b_t) is one sample",
-         lambda: _episode_grads(policy, obs, acts, w, per_step=True).var(0).sum()),
-        ("mean_over_time", "you averaged over the timesteps of an episode; the single-episode estimate sums them",
-         lambda: _episode_grads(policy, obs, acts, w, mean=True).var(0).sum()),
-        ("norm_variance", "you took the variance of the gradient norms; take the variance of each coordinate "
-                          "across episodes and sum", lambda: G.norm(dim=1).var()),
-        ("std", "you summed standard deviations; sum the variances", lambda: G.std(0).sum()),
-    ]
-    if bls is not None:
-        G0 = _episode_grads(policy, obs, acts, [r.double() for r in rets])
-        out.insert(0, ("no_baseline", "your result ignores the baselines: weight log pi(a_t|s_t) by "
-                                      "G_t - b_t when baselines are given", lambda: G0.var(0).sum()))
-    return out
+GV_MESSAGES = {
+    "no_baseline": "your result ignores the baselines: weight log pi(a_t|s_t) by G_t - b_t when baselines are given",
+    "population": "you used the population variance (divide by E); use the sample variance across "
+                  "episodes, with denominator E - 1",
+    "mean_params": "you averaged the variance over the parameters; sum it over every parameter coordinate",
+    "per_step": "you treated every timestep as a sample; each episode's gradient "
+                "sum_t grad log pi(a_t|s_t) (G_t - b_t) is one sample",
+    "mean_over_time": "you averaged over the timesteps of an episode; the single-episode estimate sums them",
+    "norm_variance": "you took the variance of the gradient norms; take the variance of each coordinate "
+                     "across episodes and sum",
+    "std": "you summed standard deviations; sum the variances",
+}
 
 
 def _number(res, what, label, dev):
@@ -636,17 +535,18 @@ def test_gradient_variance_values(sub, dev):
              for pol, obs, acts, rets, bls, lbl in cases]
     results = run(sub, M, "gradient_variance", calls, timeout=30)
     for (pol, obs, acts, rets, bls, lbl), call, res in zip(cases, calls, results):
+        want = float(ref.gradient_variance(pol, obs, acts, rets, bls))
+        mistakes = named(GV_MESSAGES, lambda: ref.gv_variants(pol, obs, acts, rets, bls))
         leaf = _number(res, "gradient_variance", "the result", dev)
         if leaf.kind == "tensor" and leaf.dtype != "float32":
             raise CheckFailed(f"gradient_variance(): the result has dtype {leaf.dtype}, expected float32 ({lbl})")
-        want = float(ref.gradient_variance(pol, obs, acts, rets, bls))
         got = float(np.asarray(leaf.array, dtype=np.float64).reshape(()))
         if not np.isfinite(got):
             raise CheckFailed(f"gradient_variance(): the result is {got} ({lbl})")
         if abs(got - want) <= 1e-4 * abs(want) + 1e-7:
             _check_lists_unchanged(res, call, "gradient_variance")
             continue
-        for _, msg, make in gv_mistakes(pol, obs, acts, rets, bls):
+        for _, msg, make in mistakes:
             wrong = float(make())
             if abs(got - wrong) <= 1e-4 * abs(wrong) + 1e-7:
                 raise CheckFailed(f"gradient_variance(): {msg} ({lbl})")
@@ -716,7 +616,7 @@ _DRIVER_NAME = "_rlkit_ex3_update_driver"
 # about a second of CPU (lazy imports), in every forked child.
 _SGD_SRC = '''
 class PlainSGD:
-    """p <- p - lr * p.grad; the same object in the grader's driver and in the parent."""
+    """p <- p - lr * p.grad; the same optimizer in the grader's driver and in the answers' updates."""
 
     def __init__(self, params, lr):
         self.param_groups = [{"params": list(params), "lr": float(lr)}]
@@ -774,9 +674,6 @@ def gv_with_grads(policy, observations, actions, returns, baselines):
                   if p.grad is None or not torch.equal(p.grad, torch.full_like(p, 0.125)))
     return {"result": result, "changed": changed}
 '''
-_sgd_namespace: dict = {}
-exec(_SGD_SRC, _sgd_namespace)  # noqa: S102 (trusted text defined just above)
-PlainSGD = _sgd_namespace["PlainSGD"]
 
 
 @pytest.fixture(scope="module")
@@ -809,62 +706,6 @@ def ac_episode(T, ones=True):
     return obs, act, rew
 
 
-def _gae_diff(rewards, values, gamma, lam, detach=True):
-    """GAE for one finished episode (last_value 0), differentiable in values unless detached."""
-    v = values.detach() if detach else values
-    T = v.shape[0]
-    adv = []
-    running = torch.zeros((), dtype=v.dtype)
-    for t in reversed(range(T)):
-        nxt = v[t + 1] if t + 1 < T else torch.zeros((), dtype=v.dtype)
-        nd = 0.0 if t == T - 1 else 1.0
-        delta = rewards[t].to(v.dtype) + gamma * nd * nxt - v[t]
-        running = delta + gamma * lam * nd * running
-        adv.append(running)
-    adv = torch.stack(adv[::-1])
-    return adv, adv + v
-
-
-def _trusted_update(popt, vopt, value_net, ep, gamma, lam, normalize, *, std_correction=0, zero_grad=(True, True),
-                    detach_adv=True, critic_target="returns", step_policy=True, step_value=True,
-                    policy_sign=1.0, adv_minus_values=False):
-    """actor_critic_update written out, with switches that reproduce known mistakes."""
-    values = value_net(ep.observations)
-    adv, ret = _gae_diff(ep.rewards, values, gamma, lam, detach=detach_adv)
-    ret = ret.detach()
-    if adv_minus_values:  # A = G - V with the critic's graph kept
-        adv = ret - values
-    if normalize:
-        adv = (adv - adv.mean()) / (adv.std(correction=std_correction) + 1e-8)
-    p_loss = -policy_sign * (ep.log_probs * adv).mean()
-    target = {"returns": ret, "advantages": adv.detach()}[critic_target]
-    v_loss = ((values - target) ** 2).mean()
-    if zero_grad[0]:
-        popt.zero_grad()
-    if zero_grad[1]:
-        vopt.zero_grad()
-    (p_loss + v_loss).backward()
-    if step_policy:
-        popt.step()
-    if step_value:
-        vopt.step()
-    return p_loss.item(), v_loss.item()
-
-
-def run_parent(update, pol0, val0, episodes, gamma, lam, normalize, **kw):
-    """The driver's loop, run here with a trusted update function."""
-    pol, val = copy.deepcopy(pol0), copy.deepcopy(val0)
-    popt = PlainSGD(pol.parameters(), lr=UPDATE_LR)
-    vopt = PlainSGD(val.parameters(), lr=UPDATE_LR)
-    losses = []
-    for obs, act, rew in episodes:
-        lp = torch.log_softmax(pol(obs), -1).gather(-1, act.unsqueeze(-1)).squeeze(-1)
-        ep = Episode(observations=obs, actions=act, rewards=rew, log_probs=lp, total_reward=float(rew.sum()))
-        losses.append(update(popt, vopt, val, ep, gamma, lam, normalize, **kw))
-    state = lambda m: {k: v.detach().double().numpy() for k, v in m.state_dict().items()}  # noqa: E731
-    return np.asarray(losses, dtype=np.float64), state(pol), state(val)
-
-
 def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str | None:
     """None when every weight moved as expected, else the name of the first parameter that did not."""
     scale = max(float(np.abs(want[k] - start[k]).max()) for k in want) + 1e-12
@@ -876,29 +717,26 @@ def _close_updates(got: dict, want: dict, start: dict, tol: float = 2e-3) -> str
     return None
 
 
-def ac_mistakes(normalize: bool):
-    out = [
-        ("no_zero_grad", "gradients accumulate from one update to the next: call zero_grad() on both "
-                         "optimizers before backward()", dict(zero_grad=(False, False))),
-        ("no_policy_zero_grad", "the policy's gradients accumulate from one update to the next: call "
-                                "policy_optimizer.zero_grad() too, before backward()", dict(zero_grad=(False, True))),
-        ("no_value_zero_grad", "the critic's gradients accumulate from one update to the next: call "
-                               "value_optimizer.zero_grad() too, before backward()", dict(zero_grad=(True, False))),
-        ("normalize_flag", ("you did not standardize the advantages although normalize_advantages=True"
-                            if normalize else
-                            "you standardized the advantages although normalize_advantages=False"),
-         dict(normalize=not normalize)),
-        ("adv_not_detached", "your policy loss also trains the critic: the advantages must be constants "
-                             "(compute them from detached values, e.g. with compute_gae)", dict(detach_adv=False)),
-        ("adv_minus_values", "your policy loss also trains the critic: the advantages must be constants "
-                             "(use the detached advantages from compute_gae)", dict(adv_minus_values=True)),
-        ("critic_on_advantages", "the critic regresses on the advantages; its targets are the returns "
-                                 "A + V from compute_gae", dict(critic_target="advantages")),
-        ("policy_sign", "your policy update goes the wrong way: minimise -mean(log_probs * A)",
-         dict(policy_sign=-1.0)),
-        ("lam_ignored", "your update ignores lam: pass it to compute_gae", dict(lam=1.0)),
-    ]
-    return out
+def ac_messages(normalize: bool) -> dict:
+    return {
+        "no_zero_grad": "gradients accumulate from one update to the next: call zero_grad() on both "
+                        "optimizers before backward()",
+        "no_policy_zero_grad": "the policy's gradients accumulate from one update to the next: call "
+                               "policy_optimizer.zero_grad() too, before backward()",
+        "no_value_zero_grad": "the critic's gradients accumulate from one update to the next: call "
+                              "value_optimizer.zero_grad() too, before backward()",
+        "normalize_flag": ("you did not standardize the advantages although normalize_advantages=True"
+                           if normalize else
+                           "you standardized the advantages although normalize_advantages=False"),
+        "adv_not_detached": "your policy loss also trains the critic: the advantages must be constants "
+                            "(compute them from detached values, e.g. with compute_gae)",
+        "adv_minus_values": "your policy loss also trains the critic: the advantages must be constants "
+                            "(use the detached advantages from compute_gae)",
+        "critic_on_advantages": "the critic regresses on the advantages; its targets are the returns "
+                                "A + V from compute_gae",
+        "policy_sign": "your policy update goes the wrong way: minimise -mean(log_probs * A)",
+        "lam_ignored": "your update ignores lam: pass it to compute_gae",
+    }
 
 
 AC_CASES = [
@@ -989,17 +827,17 @@ def check_ac_cases(sub, driver_sub, dev, specs):
             return (np.allclose(losses, l, rtol=1e-4, atol=1e-5) and _close_updates(got_p, p, start_p) is None
                     and _close_updates(got_v, v, start_v) is None)
 
-        expected = run_parent(ref.actor_critic_update, pol, val, eps, gamma, lam, normalize)
-        if matches(expected):
-            continue
+        # (losses [n, 2], policy weights, value weights) after the reference's updates, and after updates
+        # with one known mistake each; every update starts from the same networks with a fresh PlainSGD
+        update = (pol, val, eps, gamma, lam, normalize, UPDATE_LR)
+        expected = ref.ac_updates(*update)
         # standardising with the sample std (torch.std's default) instead of standardize() is accepted
-        if normalize and matches(run_parent(_trusted_update, pol, val, eps, gamma, lam, normalize,
-                                            std_correction=1)):
+        accepted = [ref.ac_sample_std(*update)] if normalize else []
+        mistakes = named(ac_messages(normalize), lambda: ref.ac_variants(*update))
+        if any(matches(result) for result in [expected, *accepted]):
             continue
-        for _, msg, kw in ac_mistakes(normalize):
-            kw = dict(kw)
-            g, l, n = gamma, kw.pop("lam", lam), kw.pop("normalize", normalize)
-            if matches(run_parent(_trusted_update, pol, val, eps, g, l, n, **kw)):
+        for _, msg, result in mistakes:
+            if matches(result()):
                 raise CheckFailed(f"{what}(): {msg} ({label})")
         el, ep_, ev = expected
         if all(np.array_equal(got_v[k], start_v[k]) for k in start_v):
