@@ -89,7 +89,7 @@ def test_the_scan_finds_an_answer_planted_in_a_kit(kit, tmp_path, plant):
     body = ref[ref.index("def discounted_returns("):]
     body = body[:body.index("\n\n\n")]
     line = sorted(kit_tool.solution_lines(), key=len)[-1]
-    extra = {"region line": f"\n# {line}\n",
+    extra = {"region line": f"\n\ndef _planted(ratio, advantages, clip_eps):\n    {line}\n",
              "marker": "\n# ### BEGIN SOLUTION\n",
              "import": "\nfrom solutions.ex1_values import discounted_returns\n",
              "contract body": "\n\n" + body.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "") + "\n",
