@@ -201,28 +201,7 @@ def gv_variants(policy, obs, acts, rets, bls) -> dict:
 
 
 # ---------------------------------------------------------------- actor_critic_update
-class PlainSGD:
-    """p <- p - lr * p.grad: the same optimizer as the suite's (``_SGD_SRC``, run by its driver)."""
-
-    def __init__(self, params, lr):
-        self.param_groups = [{"params": list(params), "lr": float(lr)}]
-
-    def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.detach_()
-                    p.grad.zero_()
-
-    def step(self, closure=None):
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.add_(p.grad, alpha=-group["lr"])
-        return None
+from autograder.plain_sgd import PlainSGD  # noqa: E402  (the suite's driver runs the same class)
 
 
 def _gae_diff(rewards, values, gamma, lam, detach=True):

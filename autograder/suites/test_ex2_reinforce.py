@@ -28,7 +28,8 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, gradients, rebuild_network, run, to_case
+from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
+                                to_case, gradients)
 from autograder.student import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
@@ -42,16 +43,6 @@ rng = np.random.default_rng(20261125)
 
 def f32(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a), dtype=torch.float32)
-
-
-def named(messages: dict, variants) -> list:
-    """(key, message, value) for each variant the answers module computed (``variants`` is called
-    here: a variant that cannot be computed for these inputs names no mistake)."""
-    try:
-        values = variants()
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
-        return []
-    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
 
 
 def at_actions(table, actions: np.ndarray) -> torch.Tensor:
@@ -612,32 +603,7 @@ def test_collect_episode_uses_generator(sub, dev):
 # The optimizer is a plain SGD (p <- p - lr * grad): its step is proportional to the gradient, so the
 # scale of the loss matters, and building it costs nothing (torch.optim's first use pays lazy imports).
 _DRIVER_NAME = "_rlkit_ex2_update_driver"
-_SGD_SRC = '''
-class PlainSGD:
-    """p <- p - lr * p.grad, with the optimizer interface reinforce_update uses."""
-
-    def __init__(self, params, lr):
-        self.param_groups = [{"params": list(params), "lr": float(lr)}]
-
-    def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.detach_()
-                    p.grad.zero_()
-
-    def step(self, closure=None):
-        import torch
-
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.add_(p.grad, alpha=-group["lr"])
-        return None
-'''
+_SGD_SRC = PLAIN_SGD_SOURCE  # the optimizer the answers' updates use too
 _DRIVER = '''"""Grader helper (not part of the submission): calls reinforce_update with real objects."""
 import torch
 

@@ -21,7 +21,8 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, rebuild_network, reference_gradients, run, to_case
+from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
+                                to_case, reference_gradients)
 from autograder.oracle import answers
 from autograder.student import network
 from common.networks import PolicyNet, ValueNet
@@ -55,16 +56,6 @@ def _leaf_at(out, path: str):
     for part in path.split(".") if path else []:
         out = out[int(part)] if isinstance(out, (list, tuple)) else getattr(out, part)
     return out
-
-
-def named(messages: dict, variants) -> list:
-    """(key, message, value) for each variant the answers module computed (``variants`` is called
-    here: a variant that cannot be computed for these inputs names no mistake)."""
-    try:
-        values = variants()
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
-        return []
-    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
 
 
 # ====================================================================== gradient checks
@@ -614,32 +605,7 @@ _DRIVER_NAME = "_rlkit_ex3_update_driver"
 # A plain SGD optimizer with the interface actor_critic_update uses (zero_grad, step, param_groups).
 # torch.optim is not used on purpose: building the first torch.optim optimizer in a process costs
 # about a second of CPU (lazy imports), in every forked child.
-_SGD_SRC = '''
-class PlainSGD:
-    """p <- p - lr * p.grad; the same optimizer in the grader's driver and in the answers' updates."""
-
-    def __init__(self, params, lr):
-        self.param_groups = [{"params": list(params), "lr": float(lr)}]
-
-    def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.detach_()
-                    p.grad.zero_()
-
-    def step(self, closure=None):
-        import torch
-
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.add_(p.grad, alpha=-group["lr"])
-        return None
-'''
+_SGD_SRC = PLAIN_SGD_SOURCE  # the optimizer the answers' updates use too
 _DRIVER = '''"""Grader helper (not part of the submission): calls actor_critic_update with real objects."""
 import torch
 

@@ -13,7 +13,7 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, gradients, rebuild_network, run
+from autograder.harness import Call, compare, gradients, named, rebuild_network
 from autograder.student import Case
 from common.rollout import evaluate_policy
 from autograder.oracle import answers
@@ -94,16 +94,6 @@ def log_probs_for(ratios: np.ndarray):
 
 # ------------------------------------------------------------------ reference pieces (float64)
 # ------------------------------------------------------------------ known mistakes
-def named(messages: dict, variants) -> list:
-    """(key, message, value) for each variant the answers module computed (``variants`` is called
-    here: a variant that cannot be computed for these inputs names no mistake)."""
-    try:
-        values = variants()
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
-        return []
-    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
-
-
 RATIO_MESSAGES = {
     "inverted": "your ratio is pi_old / pi_new: it should be pi_theta / pi_theta_old = exp(new - old)",
     "log_ratio": "you returned the log-ratio new - old: the ratio is its exponential, exp(new - old)",

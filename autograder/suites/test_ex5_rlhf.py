@@ -9,7 +9,7 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, gradients, run, to_case
+from autograder.harness import Call, compare, gradients, named, run, to_case
 from autograder.oracle import answers
 
 M = "ex5_rlhf"
@@ -48,16 +48,6 @@ PREF_MESSAGES = {
     "no_log": "you left out the log: the Bradley-Terry loss is -mean(log sigmoid(r_chosen - r_rejected))",
     "positive": "your loss has the wrong sign: minimize the NEGATIVE log-likelihood",
 }
-
-
-def named(messages: dict, variants) -> list:
-    """(key, message, value) for each variant the answers module computed (``variants`` is called
-    here: a variant that cannot be computed for these inputs names no mistake)."""
-    try:
-        values = variants()
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
-        return []
-    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
 
 
 def pref_mistakes(call: Call):
