@@ -34,7 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .runner import EXERCISES, available_exercises, strict_preflight
+from .exercises import POINTS
+from .runner import available_exercises, strict_preflight
 from .sandbox import KIT_ROOT, GraderError
 
 STATUSES = ("ok", "grader-error", "timeout", "crashed")
@@ -101,7 +102,7 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
     seconds = round(time.monotonic() - t0, 1)
     if report is None:
         report = {"submission": str(folder), "total": 0.0,
-                  "max_total": float(sum(EXERCISES[e] for e in exercises)), "exercises": [], "errors": [error]}
+                  "max_total": float(sum(POINTS[e] for e in exercises)), "exercises": [], "errors": [error]}
     report.update({"student": student, "status": status, "batch_seconds": seconds})
     if error and status != "grader-error":
         report.setdefault("errors", []).append(error)

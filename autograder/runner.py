@@ -17,19 +17,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .exercises import BY_NAME, POINTS
+from .exercises import BY_NAME, ORDER, POINTS
 from .sandbox import KIT_ROOT, GraderError
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
-# name -> points the contract gives the exercise (the suite's markers must add up to it)
-EXERCISES: dict[str, float] = dict(POINTS)
-# exercises whose learning tests build torch.optim optimizers in the sandbox
-TRAINING_EXERCISES = {name for name, ex in BY_NAME.items() if ex.trains}
-
 
 def available_exercises() -> list[str]:
-    return [name for name in EXERCISES if (SUITES / f"test_{name}.py").is_file()]
+    return [name for name in ORDER if (SUITES / f"test_{name}.py").is_file()]
 
 
 def _suite_env() -> dict:
@@ -142,7 +137,7 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
             args += ["--allow-weak-sandbox"]
         if skip_learning:
             args += ["-m", "not learning"]
-        elif name in TRAINING_EXERCISES:
+        elif BY_NAME[name].trains:
             args += ["--preload-optim"]
         t0 = time.monotonic()
         server = _get_server()
@@ -278,7 +273,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
             report["inputs"] = report["inputs"] or data.get("inputs", "")
             report["errors"].extend(
                 f"{name}: {t['id']}: {t['feedback']}" for t in tests if t.get("grader_error"))
-        ex_max = sum(t["max_score"] for t in tests) if tests else EXERCISES[name]
+        ex_max = sum(t["max_score"] for t in tests) if tests else POINTS[name]
         report["exercises"].append({
             "name": name,
             "score": round(sum(t["score"] for t in tests), 4),

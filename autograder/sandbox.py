@@ -26,7 +26,6 @@ from .exercises import BY_NAME, ORDER, earlier, is_given
 from .given import given_source
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-EXERCISE_ORDER = ORDER  # (kept for older imports; the registry is autograder/exercises.py)
 # What a submission may bring into a sandbox (checked before anything is copied)
 MAX_FILE_BYTES = 2 << 20  # one .py file
 MAX_FILES = 64  # .py files in the submission folder

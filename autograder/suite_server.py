@@ -39,9 +39,9 @@ import autograder.plugin  # noqa: F401
 def _warm_reference() -> None:
     import importlib
 
-    from autograder.sandbox import EXERCISE_ORDER
+    from autograder.exercises import ORDER
 
-    for name in EXERCISE_ORDER:
+    for name in ORDER:
         try:  # the answers behind the seam (they import the reference); a student kit has none
             importlib.import_module(f"autograder.answers.{name}")
         except Exception:  # a missing exercise is the suite's business, not the server's

@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 from conftest import ROOT
 
-from autograder.runner import EXERCISES
+from autograder.exercises import POINTS as EXERCISES
 from tools import make_notebooks as mk
 
 BUILT = [ex for ex in mk.available_exercises() if mk.notebook_path(ex).is_file()]

@@ -44,8 +44,7 @@ SOLUTIONS = ROOT / "solutions"
 SUITES = ROOT / "autograder" / "suites"
 SOURCE = ROOT / "course" / "source"
 
-# The order and the automatic points of the chapter (autograder/runner.py has the same table).
-EXERCISE_ORDER = ["ex1_values", "ex2_reinforce", "ex3_baseline", "ex4_ppo", "ex5_rlhf"]
+from autograder.exercises import ORDER as EXERCISE_ORDER  # noqa: E402  (the order of the chapter: the registry)
 
 # Points of the hand-graded written answer in ex4_ppo, ON TOP of its 30 automatic points.
 WRITTEN_POINTS = 4.0
