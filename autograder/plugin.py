@@ -69,7 +69,7 @@ def pytest_unconfigure(config):
 
 def _start_quietly(s: Submission) -> None:
     try:
-        s.sandbox._restart()
+        s.sandbox.restart()
     except Exception:  # retried (and reported) on the first call
         s.sandbox.close()
 

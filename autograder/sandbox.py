@@ -450,7 +450,7 @@ class Sandbox:
             raise EOFError
         return self._read_exact(n, deadline)
 
-    def _restart(self, tries: int = 3) -> None:
+    def restart(self, tries: int = 3) -> None:
         """(Re)start the zygote; a start can fail on an overloaded machine, so retry."""
         for attempt in range(tries):
             self.close()
@@ -472,7 +472,7 @@ class Sandbox:
         """
         if self.proc is None or self.proc.poll() is not None:
             try:
-                self._restart()
+                self.restart()
             except SubmissionRejected as exc:
                 return [({"event": "import_error", "error": {"type": "SubmissionRejected", "message": str(exc),
                                                               "where": ""}}, {})]
