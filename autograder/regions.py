@@ -1,8 +1,8 @@
 """The solution-region parser: the one place that knows the ``### BEGIN SOLUTION`` markers.
 
-Used by ``tools/make_assignments.py`` (stubs for students) and by the grader
-(``autograder/given.py``: the kit's own copy of the given code, and the list
-of functions a student writes).
+Used by ``tools/make_assignments.py`` (stubs for students), the notebook and
+student-kit builders, the tests, and the grader (``autograder/given.py``: the
+kit's own copy of the given code, and the list of functions a student writes).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 TODO = re.compile(r"^\s*#\s*TODO:?\s*(?P<text>.*)$")
 DEF = re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
+
 
 class RegionError(ValueError):
     pass
@@ -58,6 +59,21 @@ def _enclosing_function(lines: list[str], index: int) -> str | None:
         if m and len(lines[k]) - len(lines[k].lstrip()) < indent:
             return m.group("name")
     return None
+
+
+def solution_regions(text: str) -> list[list[str]]:
+    """The lines strictly inside every solution region of ``text``, region by region."""
+    regions, cur = [], None
+    for line in text.splitlines():
+        if BEGIN.match(line):
+            cur = []
+        elif END.match(line):
+            if cur is not None:
+                regions.append(cur)
+            cur = None
+        elif cur is not None:
+            cur.append(line)
+    return regions
 
 
 def region_functions(source: str) -> list[str]:

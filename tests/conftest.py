@@ -36,15 +36,13 @@ def _significant(line: str) -> bool:
 def _answer_lines() -> dict[str, str]:
     """Significant lines of the solution regions and of the hidden suites -> where they come from."""
     lines: dict[str, str] = {}
+    from autograder.regions import solution_regions
+
     for path in sorted((ROOT / "solutions").glob("*.py")):
-        inside = False
-        for line in path.read_text().splitlines():
-            if "### BEGIN SOLUTION" in line:
-                inside = True
-            elif "### END SOLUTION" in line:
-                inside = False
-            elif inside and _significant(line.strip()):
-                lines[line.strip()] = f"solutions/{path.name}"
+        for region in solution_regions(path.read_text()):
+            for line in region:
+                if _significant(line.strip()):
+                    lines[line.strip()] = f"solutions/{path.name}"
     for path in sorted((ROOT / "autograder" / "suites").glob("*.py")):
         for line in path.read_text().splitlines():
             if len(line.strip()) >= 30:

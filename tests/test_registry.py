@@ -7,7 +7,7 @@ import pytest
 
 from autograder.exercises import EXERCISE_LIST, ORDER, earlier, is_given
 from autograder.given import given_source
-from autograder.regions import region_functions
+from autograder.regions import region_functions, solution_regions
 
 from conftest import ROOT
 
@@ -34,14 +34,8 @@ def test_given_code_holds_no_answer(name):
     text = given_source(name)
     assert "### BEGIN SOLUTION" not in text
     ref = (ROOT / "solutions" / f"{name}.py").read_text()
-    inside, region = False, []
-    for line in ref.splitlines():
-        if "### BEGIN SOLUTION" in line:
-            inside = True
-        elif "### END SOLUTION" in line:
-            inside = False
-        elif inside and len(line.strip()) >= 20 and not line.strip().startswith("# TODO"):
-            region.append(line)
+    region = [line for lines in solution_regions(ref) for line in lines
+              if len(line.strip()) >= 20 and not line.strip().startswith("# TODO")]
     assert region and not [line for line in region if line in text.splitlines()]
     ex = next(e for e in EXERCISE_LIST if e.name == name)
     assert all(is_given(name, g) for g in ex.given)

@@ -49,9 +49,7 @@ from autograder.exercises import ORDER as EXERCISE_ORDER  # noqa: E402  (the ord
 # Points of the hand-graded written answer in ex4_ppo, ON TOP of its 30 automatic points.
 WRITTEN_POINTS = 4.0
 
-BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\s*$")
-END = re.compile(r"^\s*### END SOLUTION\s*$")
-TODO = re.compile(r"^\s*#\s*TODO:?\s*(?P<text>.*)$")
+from autograder.regions import BEGIN, END, TODO, solution_regions  # noqa: E402,F401  (the one parser)
 CHECK_CALL = 'from autograder.notebook import check; check("{module}", "{test}")'
 
 
@@ -892,21 +890,6 @@ def answer_source(text: str) -> str:
         out.append(lines[i])
         i += 1
     return "\n".join(out).rstrip() + "\n"
-
-
-def solution_regions(text: str) -> list[list[str]]:
-    """The lines strictly inside every ``BEGIN/END SOLUTION`` region of ``text``."""
-    regions, cur = [], None
-    for line in text.splitlines():
-        if BEGIN.match(line):
-            cur = []
-        elif END.match(line):
-            if cur is not None:
-                regions.append(cur)
-            cur = None
-        elif cur is not None:
-            cur.append(line)
-    return regions
 
 
 def _import_text(node: ast.ImportFrom | ast.Import, keep: set[str] | None = None) -> str:

@@ -154,15 +154,11 @@ SOLUTIONS_IMPORT = re.compile(
 
 def solution_lines(root: Path = ROOT) -> set[str]:
     """The lines of every solution region (stripped) that the stubs do not show anyway."""
-    lines, inside = set(), False
-    for path in sorted((root / "solutions").glob("*.py")):
-        for line in path.read_text().splitlines():
-            if "### BEGIN SOLUTION" in line:
-                inside = True
-            elif "### END SOLUTION" in line:
-                inside = False
-            elif inside and len(line.strip()) >= 12 and not line.strip().startswith("# TODO"):
-                lines.add(line.strip())
+    from autograder.regions import solution_regions
+
+    lines = {line.strip() for path in sorted((root / "solutions").glob("*.py"))
+             for region in solution_regions(path.read_text()) for line in region
+             if len(line.strip()) >= 12 and not line.strip().startswith("# TODO")}
     # a line the stubs print anyway (given code such as `loss.backward()`) tells nothing
     public = {line.strip() for path in (root / "assignments").glob("*.py") for line in path.read_text().splitlines()}
     return lines - public
