@@ -222,32 +222,3 @@ def assert_inputs_unchanged(res: CallResult, originals: dict, what: str) -> None
         if after.shape != o.shape or not np.array_equal(after.astype(np.float64), o.astype(np.float64)):
             raise CheckFailed(f"{what}() modified its input {path} in place; inputs must not be mutated "
                               f"(use out-of-place operations)")
-
-
-def reference_grads(fn: Callable, args: list, grad_mask: list[bool], weights: dict[str, np.ndarray]):
-    """Run a trusted function and return d<w, out>/d(arg) for the masked args (None = no grad)."""
-    targs = []
-    for a, g in zip(args, grad_mask):
-        if isinstance(a, torch.Tensor):
-            a = a.detach().clone().requires_grad_(g)
-        targs.append(a)
-    out = fn(*targs)
-    total = None
-    for path, w in weights.items():
-        leaf = out
-        for part in path.split(".") if path else []:
-            leaf = leaf[int(part)] if isinstance(leaf, (list, tuple)) else getattr(leaf, part)
-        if isinstance(leaf, torch.Tensor) and leaf.requires_grad:
-            term = (leaf.double() * torch.as_tensor(w, dtype=torch.float64).reshape(leaf.shape)).sum()
-            total = term if total is None else total + term
-    grads = []
-    for a, g in zip(targs, grad_mask):
-        if not g:
-            grads.append(None)
-            continue
-        if total is None:
-            grads.append(None)
-            continue
-        (gr,) = torch.autograd.grad(total, [a], retain_graph=True, allow_unused=True)
-        grads.append(None if gr is None else gr.detach().numpy())
-    return out, grads

@@ -189,7 +189,7 @@ def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch
 
     The parent evaluates this copy; the student's own object never runs here.
     """
-    from common.networks import NETWORKS
+    from common.networks import NETWORKS, rebuild
 
     if leaf is None or leaf.kind != "network":
         got = leaf.describe() if leaf is not None else "nothing"
@@ -202,9 +202,8 @@ def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch
     if problem:
         raise CheckFailed(f"{what}(): could not rebuild {label}: {problem}")
     try:
-        net = cls(**leaf.info["config"])
-        state = {k: torch.as_tensor(v) for k, v in leaf.info["state"].items()}
-        net.load_state_dict(state)
+        net = rebuild(leaf.info["class"], leaf.info["config"],
+                      {k: torch.as_tensor(v) for k, v in leaf.info["state"].items()})
     except Exception as exc:  # wrong config or weights that do not fit
         raise CheckFailed(f"{what}(): could not rebuild {label} from its config and weights ({exc})") from None
     for p in net.parameters():

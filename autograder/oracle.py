@@ -171,11 +171,9 @@ def decode(tree, arrays):
     if k == "dict":
         return {decode(a, arrays): decode(b, arrays) for a, b in tree["items"]}
     if k == "module":
-        from common.networks import NETWORKS
+        from common.networks import rebuild
 
-        net = NETWORKS[tree["class"]](**(tree["config"] or {}))
-        net.load_state_dict({n: decode(v, arrays) for n, v in tree["state"].items()})
-        return net
+        return rebuild(tree["class"], tree["config"] or {}, {n: decode(v, arrays) for n, v in tree["state"].items()})
     if k == "record":
         fields = {n: decode(v, arrays) for n, v in tree["fields"].items()}
         from common import rollout

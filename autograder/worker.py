@@ -505,11 +505,9 @@ def build_arg(spec, arrays, device, grad_inputs: dict, path: str):
 
         return make_env(spec["env_id"], seed=spec.get("seed"), **spec.get("kwargs", {}))
     if kind == "network":
-        from common.networks import NETWORKS
+        from common.networks import rebuild
 
-        net = NETWORKS[spec["class"]](**spec["config"])
-        state = {k: torch.as_tensor(arrays[v].copy()) for k, v in spec["state"].items()}
-        net.load_state_dict(state)
+        net = rebuild(spec["class"], spec["config"], {k: torch.as_tensor(arrays[v].copy()) for k, v in spec["state"].items()})
         net.to(device)
         if spec.get("requires_grad"):
             for name, p in net.named_parameters():
