@@ -15,6 +15,7 @@ fingerprint of it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -51,3 +52,22 @@ def reseed(module, test: str) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2 ** 32))
     random.seed(seed)
+
+
+@contextlib.contextmanager
+def shared_inputs(module, name: str):
+    """Draw inputs that several tests share (built once, then cached) as if for a test of their own
+    called ``name``: they must not depend on which test happens to build them first (a notebook
+    check, or ``-k``, runs the tests in another order). The generators are restored afterwards."""
+    gen = getattr(module, "rng", None)
+    saved_gen = gen.bit_generator.state if isinstance(gen, np.random.Generator) else None
+    saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    reseed(module, name)
+    try:
+        yield
+    finally:
+        if saved_gen is not None:
+            gen.bit_generator.state = saved_gen
+        torch.set_rng_state(saved[0])
+        np.random.set_state(saved[1])
+        random.setstate(saved[2])

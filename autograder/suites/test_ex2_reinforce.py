@@ -21,6 +21,7 @@ parent, on environment seeds the child never sees.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ from common.envs import make_env
 from common.networks import PolicyNet
 from common.rollout import evaluate_policy
 from autograder.oracle import answers
+from autograder.seeds import shared_inputs
 
 M = "ex2_reinforce"
 ref = answers(M)  # the reference and the mistake variants (live, or recorded in a student kit)
@@ -677,7 +679,8 @@ def update_episode(T: int, ones: bool):
 def _update_case_inputs(spec):
     if spec[0] not in _update_inputs:
         _, _, _, eps, seed = spec
-        _update_inputs[spec[0]] = (update_policy(seed), [update_episode(T, ones) for T, ones in eps])
+        with shared_inputs(sys.modules[__name__], f"reinforce_update case: {spec[0]}"):
+            _update_inputs[spec[0]] = (update_policy(seed), [update_episode(T, ones) for T, ones in eps])
     return _update_inputs[spec[0]]
 
 

@@ -15,6 +15,8 @@ policy here, in the parent, on environment seeds the child never sees.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,7 @@ from autograder.checks import CheckFailed
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
                                 to_case, reference_gradients)
 from autograder.oracle import answers
+from autograder.seeds import shared_inputs
 from autograder.student import network
 from common.networks import PolicyNet, ValueNet
 from common.rollout import evaluate_policy
@@ -724,8 +727,9 @@ def _ac_case_inputs(spec):
     key = spec[0]
     if key not in _ac_inputs:
         _, gamma, lam, normalize, eps, seed = spec
-        pol, val = ac_networks(seed)
-        _ac_inputs[key] = (pol, val, [ac_episode(T, ones) for T, ones in eps])
+        with shared_inputs(sys.modules[__name__], f"actor_critic_update case: {key}"):
+            pol, val = ac_networks(seed)
+            _ac_inputs[key] = (pol, val, [ac_episode(T, ones) for T, ones in eps])
     return _ac_inputs[key]
 
 
