@@ -4,7 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from autograder.runner import EXERCISES, available_exercises
+from autograder.exercises import POINTS as EXERCISES
+from autograder.runner import available_exercises
 
 from conftest import ROOT, scores_by_function
 
