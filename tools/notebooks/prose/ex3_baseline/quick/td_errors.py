@@ -1,0 +1,8 @@
+# Quick check (not graded): delta_0 = 1 + 0.5 * 1 - 0.5 = 1.0 ; delta_1 = 1 + 0 - 0.5 = 0.5 (done)
+rewards = torch.tensor([1.0, 1.0], device=DEVICE)
+values = torch.tensor([0.5, 0.5], device=DEVICE)
+next_values = torch.tensor([1.0, 2.0], device=DEVICE)
+dones = torch.tensor([0.0, 1.0], device=DEVICE)
+deltas = td_errors(rewards, values, next_values, dones, 0.5)
+assert [round(float(x), 6) for x in deltas.tolist()] == [1.0, 0.5], deltas.tolist()
+print("quick check passed")
