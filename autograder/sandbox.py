@@ -207,6 +207,7 @@ class Sandbox:
         self.counter = 0
         self.lease: UidLease | None = None
         self._zlog = None
+        self.in_session = False
 
     # ------------------------------------------------------------------ setup
     @property
@@ -470,6 +471,8 @@ class Sandbox:
 
         Always returns; a dead zygote is restarted and reported as a crash frame.
         """
+        if self.in_session and (self.proc is None or self.proc.poll() is not None):
+            return [({"event": "exit", "timed_out": False, "exit": {"zygote": "gone"}, "log_tail": ""}, {})]
         if self.proc is None or self.proc.poll() is not None:
             try:
                 self.restart()
@@ -502,7 +505,43 @@ class Sandbox:
             pos += n
         return frames
 
+    def open_session(self, timeout: float, limits: Limits) -> None:
+        """From now until :meth:`close_session`, requests go to one child that stays alive.
+
+        It is confined like any child (``limits`` cover the whole session: its
+        CPU seconds add up over every request). A learning test's trusted loop
+        uses it to call the student's functions hundreds of times without a
+        fork, a confinement and an import per call. Student state survives
+        between those calls, which only ever come from that loop.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            self.restart()
+        self.counter += 1
+        header = {"id": self.counter, "session": "open", "graded": self.module, "timeout": timeout,
+                  "limits": limits.as_dict()}
+        try:
+            proto.write_all(self.to_child, proto.pack(header))
+            self._read_frame(time.monotonic() + 30)
+        except (TimeoutError, EOFError, OSError) as exc:
+            self.close()
+            raise GraderError(f"the sandbox could not open a session ({type(exc).__name__})") from None
+        self.in_session = True
+
+    def close_session(self) -> None:
+        """End the session: its child is killed; requests fork a child each again."""
+        if not self.in_session:
+            return
+        self.in_session = False
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            proto.write_all(self.to_child, proto.pack({"session": "close"}))
+            self._read_frame(time.monotonic() + 30)
+        except (TimeoutError, EOFError, OSError):
+            self.close()
+
     def close(self) -> None:
+        self.in_session = False
         try:
             self._close()
         finally:  # whatever the child left behind, the lease and the log are released

@@ -11,6 +11,7 @@ numpy arrays. Nothing returned here is a student object.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -286,6 +287,17 @@ class Submission:
         if any(r.error and r.error.get("type") == "Timeout" for r in results):
             self.timed_out.add((module, function))
         return results
+
+    @contextlib.contextmanager
+    def session(self, timeout: float = 300, limits: Limits | None = None):
+        """Within ``with sub.session():`` every call goes to one long-lived child (see
+        :meth:`Sandbox.open_session`): a trusted training loop calls the student's functions
+        without the cost of a fresh child per call. ``timeout``: wall seconds for the whole session."""
+        self.sandbox.open_session(timeout, limits or Limits(cpu_seconds=int(timeout) + 5))
+        try:
+            yield self
+        finally:
+            self.sandbox.close_session()
 
     def close(self) -> None:
         self.sandbox.close()

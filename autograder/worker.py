@@ -705,8 +705,9 @@ class _EarlierExercises:
         if not os.path.isfile(path):
             return _placeholder(module, dep, "is not in the submission")
         try:
-            with open(path, "rb") as f:
-                code = compile(f.read(), path, "exec")
+            # the standard loader keeps the bytecode in the submission's __pycache__ (the child's own
+            # folder), so the next child of this sandbox skips compiling it again (milliseconds a call)
+            code = importlib.machinery.SourceFileLoader(module.__name__, path).get_code(module.__name__)
             exec(code, module.__dict__)  # noqa: S102 (student code, inside the sandbox)
         except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
             info = describe_exception(exc, "/submission/")
@@ -845,12 +846,10 @@ def _select_outputs(out, paths: list[str]) -> dict:
     return chosen
 
 
-def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
-    """Runs in the forked child. Never returns: ends with os._exit."""
+def _limit_and_confine(cfg: dict, limits: dict) -> None:
+    """rlimits, then the kernel layers (Landlock, seccomp), then the audit hook: before any student code."""
     import torch
 
-    kit_dir, work_dir = cfg["kit_dir"], cfg["work_dir"]
-    limits = request.get("limits", {})
     cpu = int(limits.get("cpu_seconds", 60))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -873,17 +872,16 @@ def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
             pass
     # kernel layers first, while this forked child is still single-threaded
     # (seccomp and Landlock apply to the calling thread and its future threads)
-    confine(kit_dir, work_dir, cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
+    confine(cfg["kit_dir"], cfg["work_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
     torch.set_num_threads(int(cfg.get("threads", 1)))
+    install_audit_hook(cfg["deny_roots"], cfg["allow_roots"], cfg["work_dir"])
 
+
+def _resolve(cfg: dict, request: dict):
+    """The function a request names, or the frame that says why there is none."""
+    kit_dir, work_dir = cfg["kit_dir"], cfg["work_dir"]
     module_name = request["module"]
     fn_name = request["function"]
-    device = cfg.get("device", "cpu")
-    install_audit_hook(cfg["deny_roots"], cfg["allow_roots"], work_dir)
-
-    def emit(header: dict, arr: dict | None = None) -> None:
-        write_all(out_fd, pack(header, arr))
-
     graded = cfg.get("graded", {})
     kind = request.get("kind", "student")
     student_module = module_name if kind != "kit" else request.get("graded")
@@ -896,29 +894,72 @@ def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
         else:
             mod = load_student_module(work_dir, module_name, info.get("earlier"))
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import, ...
-        emit({"event": "import_error", "error": describe_exception(exc, "/submission/")})
-        os._exit(0)
+        return None, {"event": "import_error", "error": describe_exception(exc, "/submission/")}
     if kind == "given":
         try:
             fn = given_function(kit_dir, work_dir, module_name, fn_name, mod, info.get("functions", []))
         except BaseException as exc:
-            emit({"event": "import_error", "error": describe_exception(exc, "/submission/")})
-            os._exit(0)
+            return None, {"event": "import_error", "error": describe_exception(exc, "/submission/")}
     else:
         fn = getattr(mod, fn_name, None)
     if fn is None or not callable(fn):
-        emit({"event": "missing", "error": {"type": "AttributeError", "message": f"{module_name}.py defines no function {fn_name}()", "where": ""}})
-        os._exit(0)
+        return None, {"event": "missing", "error": {"type": "AttributeError",
+                                                    "message": f"{module_name}.py defines no function {fn_name}()",
+                                                    "where": ""}}
+    return fn, None
+
+
+def _run_request(cfg: dict, request: dict, arrays: dict, emit) -> None:
+    """Every case of one request, each answered by one frame, then a "done" frame."""
+    fn, failure = _resolve(cfg, request)
+    if failure is not None:
+        emit(failure)
+        return
     for index, case in enumerate(request["cases"]):
         try:
-            result, out_arrays = run_case(fn, case, arrays, device)
+            result, out_arrays = run_case(fn, case, arrays, cfg.get("device", "cpu"))
             result["event"] = "case"
             result["index"] = index
             emit(result, out_arrays)
         except BaseException as exc:  # includes SystemExit and KeyboardInterrupt
             emit({"event": "case", "index": index, "ok": False, "error": describe_exception(exc, "/submission/")})
     emit({"event": "done"})
+
+
+def child_main(cfg: dict, request: dict, arrays: dict, out_fd: int) -> None:
+    """Runs in the forked child. Never returns: ends with os._exit."""
+    _limit_and_confine(cfg, request.get("limits", {}))
+
+    def emit(header: dict, arr: dict | None = None) -> None:
+        write_all(out_fd, pack(header, arr))
+
+    _run_request(cfg, request, arrays, emit)
     os._exit(0)
+
+
+def session_main(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> None:
+    """A session child: confined once, then it answers request after request. Never returns.
+
+    Each request arrives as one frame on ``in_fd``; its answer leaves as one
+    outer frame (length, then the case frames and "done") on ``out_fd``.
+    Student code keeps its state between the requests of one session: only
+    the trusted loop that opened it (a learning test) talks to it.
+    """
+    _limit_and_confine(cfg, opening.get("limits", {}))
+    while True:
+        try:
+            (n,) = _HDR.unpack(read_exact(in_fd, _HDR.size))
+            request, arrays = unpack(read_exact(in_fd, n))
+        except EOFError:
+            os._exit(0)
+        frames: list[bytes] = []
+
+        def emit(header: dict, arr: dict | None = None) -> None:
+            frames.append(pack(header, arr))
+
+        _run_request(cfg, request, arrays, emit)
+        body = b"".join(frames)
+        write_all(out_fd, _HDR.pack(len(body)) + body)
 
 
 # --------------------------------------------------------------------------
@@ -932,14 +973,18 @@ def serve(cfg: dict, in_fd: int, out_fd: int) -> None:
         except EOFError:
             return
         request, arrays = unpack(data)
-        frames = handle(cfg, request, arrays, in_fd, out_fd)
+        if request.get("session") == "open":
+            frames = run_session(cfg, request, in_fd, out_fd)
+        else:
+            frames = handle(cfg, request, arrays, in_fd, out_fd)
         write_all(out_fd, frames)
 
 
-def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> bytes:
-    """Fork a child for one request; collect its frames until it exits or times out."""
+def _spawn(cfg: dict, in_fd: int, out_fd: int, body, keep: tuple = ()) -> tuple[int, int, int]:
+    """Fork a child that runs ``body(w)``; return (pid, r, log): its pid, the read end of its
+    result pipe and its stdout/stderr (an anonymous in-memory file, no path the child could
+    replace by a link). ``keep``: more fds of the zygote the child closes."""
     r, w = os.pipe()
-    # the child's stdout/stderr: an anonymous in-memory file (no path the child could replace by a link)
     log = os.memfd_create("rlkit-child-log", 0)
     zygote = os.getpid()
     pid = os.fork()
@@ -948,7 +993,7 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
             os.setsid()
             die_with_parent(zygote)
             os.close(r)
-            for fd in (in_fd, out_fd):
+            for fd in (in_fd, out_fd, *keep):
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
@@ -956,31 +1001,16 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
             os.dup2(log, 2)
             os.close(log)
             os.chdir(cfg["work_dir"])
-            child_main(cfg, request, arrays, w)
+            body(w)
         except BaseException:
             traceback.print_exc()
         os._exit(70)
-    # ---- zygote
     os.close(w)
-    deadline = time.monotonic() + float(request.get("timeout", 10))
-    buf = bytearray()
-    timed_out = too_large = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([r], [], [], min(left, 1.0))
-        if ready:
-            chunk = os.read(r, 1 << 20)
-            if not chunk:
-                break
-            buf.extend(chunk)
-            if len(buf) > MAX_RESULT_BYTES + (8 << 20):  # the child bypassed its own check
-                too_large = True
-                break
-    # kill the whole group, whatever happened (a child that escaped with a
-    # grandchild holding the pipe is killed too)
+    return pid, r, log
+
+
+def _reap(pid: int, r: int, log: int, timed_out: bool) -> bytes:
+    """Kill the child's whole group (a grandchild holding a pipe too), wait, and pack the exit frame."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -1002,16 +1032,126 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     except OSError:
         log_tail = ""
     os.close(log)
+    return pack({"event": "exit", "timed_out": timed_out, "exit": exit_info, "log_tail": log_tail})
+
+
+def _too_large_frames(request: dict) -> bytes:
+    """Fail every case of ``request`` (the parent keeps the first frame per case, so finished ones stand)."""
+    err = {"type": "ResultTooLarge", "message": f"the result is too large (more than {MAX_RESULT_BYTES >> 20} MB)",
+           "where": ""}
+    return b"".join(pack({"event": "case", "index": i, "ok": False, "error": err})
+                    for i in range(len(request.get("cases", []))))
+
+
+def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> bytes:
+    """Fork a child for one request; collect its frames until it exits or times out."""
+    pid, r, log = _spawn(cfg, in_fd, out_fd, lambda w: child_main(cfg, request, arrays, w))
+    deadline = time.monotonic() + float(request.get("timeout", 10))
+    buf = bytearray()
+    timed_out = too_large = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select([r], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(r, 1 << 20)
+            if not chunk:
+                break
+            buf.extend(chunk)
+            if len(buf) > MAX_RESULT_BYTES + (8 << 20):  # the child bypassed its own check
+                too_large = True
+                break
+    summary = _reap(pid, r, log, timed_out)
     # Only whole frames go on: a child that wrote a torn or bogus frame header
     # (a length running past the end) must not swallow the summary below.
     body = whole_frames(bytes(buf))
-    if too_large:  # fail every case the child did not finish (the parent keeps the first frame per case)
-        err = {"type": "ResultTooLarge", "message": f"the result is too large (more than {MAX_RESULT_BYTES >> 20} MB)",
-               "where": ""}
-        body += b"".join(pack({"event": "case", "index": i, "ok": False, "error": err})
-                         for i in range(len(request.get("cases", []))))
-    summary = pack({"event": "exit", "timed_out": timed_out, "exit": exit_info, "log_tail": log_tail})
+    if too_large:
+        body += _too_large_frames(request)
     return _HDR.pack(len(body) + len(summary)) + body + summary
+
+
+def _read_until(fd: int, n: int, deadline: float) -> bytes:
+    """Exactly ``n`` bytes from ``fd`` by ``deadline`` (TimeoutError), or EOFError."""
+    chunks = []
+    while n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_until(fd: int, data: bytes, deadline: float) -> None:
+    """All of ``data`` to the non-blocking ``fd`` by ``deadline`` (TimeoutError: the reader stopped reading)."""
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        _, ready, _ = select.select([], [fd], [], min(left, 1.0))
+        if ready:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                pass
+
+
+def run_session(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> bytes:
+    """One child for a run of requests (a learning test's loop): fork it, relay until "close".
+
+    The zygote stays between the parent and the child: it forwards each
+    request, gives the child the request's time (and the session's), and
+    passes on whole frames only. When the child dies or overruns, it is
+    killed, and this call and every later one of the session is answered
+    by its exit frame. Returns the answer to "close" (the exit frame).
+    """
+    req_r, req_w = os.pipe()
+    pid, r, log = _spawn(cfg, in_fd, out_fd, lambda w: session_main(cfg, opening, req_r, w), keep=(req_w,))
+    os.close(req_r)
+    os.set_blocking(req_w, False)
+    ends = time.monotonic() + float(opening.get("timeout", 60))
+    write_all(out_fd, _HDR.pack(0))  # open: an empty answer
+    summary = None  # the exit frame, once the child is gone
+    while True:
+        try:
+            (n,) = _HDR.unpack(read_exact(in_fd, _HDR.size))
+            data = read_exact(in_fd, n)
+            request, _ = unpack(data)
+        except EOFError:  # the parent is gone (serve() then reads EOF too, and ends)
+            if summary is None:
+                _reap(pid, r, log, False)
+            os.close(req_w)
+            return b""
+        if request.get("session") == "close":
+            break
+        if summary is None:
+            deadline = min(ends, time.monotonic() + float(request.get("timeout", 10)))
+            try:
+                _write_until(req_w, _HDR.pack(n) + data, deadline)
+                (m,) = _HDR.unpack(_read_until(r, _HDR.size, deadline))
+                if m > MAX_RESULT_BYTES + (8 << 20):  # the child bypassed its own check
+                    summary = _reap(pid, r, log, False)
+                    body = _too_large_frames(request) + summary
+                    write_all(out_fd, _HDR.pack(len(body)) + body)
+                    continue
+                body = whole_frames(_read_until(r, m, deadline))
+                write_all(out_fd, _HDR.pack(len(body)) + body)
+                continue
+            except (TimeoutError, EOFError) as exc:
+                summary = _reap(pid, r, log, isinstance(exc, TimeoutError))
+        write_all(out_fd, _HDR.pack(len(summary)) + summary)
+    os.close(req_w)
+    if summary is None:
+        summary = _reap(pid, r, log, False)
+    return _HDR.pack(len(summary)) + summary
 
 
 def whole_frames(data: bytes) -> bytes:

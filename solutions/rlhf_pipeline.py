@@ -719,6 +719,37 @@ def prepare(cfg: RLHFConfig, device: torch.device, ops) -> dict:
     return _STAGE_CACHE[key]
 
 
+def save_stages(stages: dict, path, seed: int) -> None:
+    """Stages 2 and 3 of the run seeded ``seed``, as plain arrays (an ``.npz``: weights and three numbers, no pickle).
+
+    The hidden suite trains PPO from these saved models instead of training a
+    reference policy and a reward model in every grade (seconds each).
+    """
+    arrays = {f"ref.{k}": v.detach().cpu().numpy() for k, v in stages["ref"].state_dict().items()}
+    arrays.update({f"rm.{k}": v.detach().cpu().numpy() for k, v in stages["rm"].state_dict().items()})
+    arrays["sft_loss"] = np.array(stages["sft_loss"])
+    arrays["rm_accuracy"] = np.array(stages["rm_accuracy"])
+    arrays["seed"] = np.array(seed)
+    np.savez(path, **arrays)
+
+
+def load_stages(path, cfg: RLHFConfig, device: torch.device) -> dict:
+    """The frozen ``pi_ref`` and reward model that :func:`save_stages` wrote, ready for ``train_ppo``."""
+    with np.load(path, allow_pickle=False) as z:
+        part = {name: {k[len(name) + 1:]: torch.from_numpy(z[k]) for k in z.files if k.startswith(name + ".")}
+                for name in ("ref", "rm")}
+        numbers = {k: float(z[k]) for k in ("sft_loss", "rm_accuracy")}
+        numbers["seed"] = int(z["seed"])
+    ref = make_policy(cfg)
+    rm = RewardModel(cfg.embed_dim, cfg.hidden_dim)
+    for model, name in ((ref, "ref"), (rm, "rm")):
+        model.load_state_dict(part[name])
+        model.to(device).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+    return {"ref": ref, "rm": rm, **numbers}
+
+
 FAST_CONFIG = dict(
     corpus_size=2000, sft_steps=250, sft_batch=64,
     rm_pairs=800, rm_heldout_pairs=300, rm_steps=150, rm_batch=64,
@@ -732,6 +763,7 @@ def run_toy_rlhf(
     updates: int | None = None,
     device: str = "cpu",
     ops=None,
+    stages: dict | None = None,
     **overrides,
 ) -> dict:
     """A fast toy RLHF run for one beta; returns plain Python numbers.
@@ -748,6 +780,8 @@ def run_toy_rlhf(
             ``preference_loss``, ``token_advantages`` and ``ppo_policy_loss``
             replace the defaults (this package's ``ex5_rlhf``/``ex4_ppo``);
             missing attributes fall back to the defaults.
+        stages: a reference policy and reward model to start from (from
+            :func:`load_stages`); by default they are trained here.
         **overrides: any other ``RLHFConfig`` field.
 
     Returns:
@@ -766,7 +800,7 @@ def run_toy_rlhf(
     dev = get_device(cfg.device)
     ops = _resolve_ops(ops)
     with _threads():
-        stages = prepare(cfg, dev, ops)
+        stages = stages if stages is not None else prepare(cfg, dev, ops)
         _, hist = train_ppo(stages["ref"], stages["rm"], float(beta), cfg, dev, ops)
         ref_eval = _reference_eval(stages, cfg, dev)
     w = cfg.final_window

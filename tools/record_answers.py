@@ -57,9 +57,29 @@ def record(out: Path, exercises: list[str] | None = None, submissions: list[Path
     return sizes
 
 
+RLHF_STAGES = "rlhf_stages.npz"
+
+
+def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
+    """The toy RLHF's reference policy and reward model (stages 2-3, the kit's own code and the
+    reference ``preference_loss``), saved for ex5's learning test: it trains PPO from them."""
+    from dataclasses import replace
+
+    import torch
+
+    from solutions import rlhf_pipeline as rp
+
+    cfg = replace(rp.RLHFConfig(), **rp.FAST_CONFIG, seed=seed)
+    with rp._threads():
+        stages = rp.prepare(cfg, torch.device("cpu"), rp._resolve_ops(None))
+    path = out / RLHF_STAGES
+    rp.save_stages(stages, path, seed)
+    return path
+
+
 # What the recorded answers depend on: change any of these and the data must be recorded again
 # (`make student-kit` refuses to build while the manifest disagrees; tests/test_student_kit.py checks it).
-SOURCES = ("solutions/ex*.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
+SOURCES = ("solutions/ex*.py", "solutions/rlhf_pipeline.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
            "autograder/oracle.py", "autograder/seeds.py", "autograder/harness.py", "autograder/checks.py",
            "autograder/student.py", "autograder/exercises.py")
 MANIFEST = "MANIFEST.json"
@@ -95,9 +115,14 @@ def main(argv=None) -> int:
     p.add_argument("--exercise", action="append")
     args = p.parse_args(argv)
     sizes = record(Path(args.out), args.exercise)
+    write_stages = not args.exercise or "ex5_rlhf" in args.exercise
+    if write_stages:
+        stages = record_rlhf_stages(Path(args.out))
     write_manifest(Path(args.out))
     for name, (n, size) in sizes.items():
         print(f"{name}: {n} recorded answers, {size / 1024:.0f} KiB")
+    if write_stages:
+        print(f"{stages.name}: the toy RLHF's pi_ref and reward model, {stages.stat().st_size / 1024:.0f} KiB")
     return 0
 
 
