@@ -14,12 +14,12 @@ STAMP       := $(VENV)/.rlkit-installed
 BENCH_STAMP := $(VENV)/.rlkit-bench-installed
 
 .PHONY: record student-kit help venv grade grade-all test test-fast assignments notebooks release collect autograde \
-        feedback export gradescope bench seeds ppo gae curves rlhf clean gpu-check
+        feedback export gradescope bench grade-bench seeds ppo gae curves rlhf clean gpu-check
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
 	@echo "  other targets: assignments notebooks release collect autograde feedback export"
-	@echo "                 gradescope grade-all bench seeds ppo gae curves rlhf clean gpu-check"
+	@echo "                 gradescope grade-all bench grade-bench seeds ppo gae curves rlhf clean gpu-check"
 	@echo "                 record student-kit"
 
 venv: $(STAMP)
@@ -61,6 +61,11 @@ notebooks: venv
 
 bench: $(BENCH_STAMP)
 	$(PY) -m scripts.bench $(ARGS)
+
+# grading time of a correct submission: full grade, each exercise (with its breakdown), batch
+# throughput in strict mode; writes docs/GRADE_BENCH.md (scripts/grade_bench.py)
+grade-bench: venv
+	$(PY) -m scripts.grade_bench $(ARGS)
 
 record: venv
 	$(PY) -m tools.record_answers $(ARGS)

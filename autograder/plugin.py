@@ -46,6 +46,7 @@ def pytest_configure(config):
     config._rlkit_protections = []
     config._rlkit_missing = []
     config._rlkit_start = time.monotonic()
+    config._rlkit_setup_seconds = 0.0
     config._rlkit_sub = None
     path = config.getoption("--submission", None)
     if path:
@@ -106,6 +107,8 @@ def _marker_arg(item, name, default=None):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "setup":  # mostly the wait for the sandbox (started at configure time)
+        item.config._rlkit_setup_seconds += report.duration
     if report.when == "call" or (report.when == "setup" and report.failed):
         points = float(_marker_arg(item, "points", 0))
         function = _marker_arg(item, "function", "")
@@ -127,6 +130,7 @@ def pytest_runtest_makereport(item, call):
             "name": title, "id": item.name, "function": function,
             "score": points if passed else 0.0, "max_score": points,
             "passed": bool(passed), "feedback": feedback, "grader_error": grader_error,
+            "seconds": round(report.duration, 3),
         })
 
 
@@ -166,4 +170,5 @@ def pytest_sessionfinish(session, exitstatus):
             "missing_protections": session.config._rlkit_missing,
             "inputs": fingerprint(),
             "seconds": time.monotonic() - session.config._rlkit_start,
+            "setup_seconds": session.config._rlkit_setup_seconds,
         }, f)

@@ -239,7 +239,7 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
     jobs = jobs or min(len(names), os.cpu_count() or 1)
     if sandbox == "strict":
         strict_preflight(kernel=not allow_weak)
-    from .oracle import mode
+    from .kit_mode import mode
 
     if mode() == "replay" and (course_seed or os.environ.get("RLKIT_COURSE_SEED")):
         raise GraderError("a student kit holds answers for the published inputs only: a course seed "
@@ -280,6 +280,10 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
             "max_score": ex_max,
             "module_present": (submission / f"{name}.py").is_file(),
             "seconds": round(data.get("wall_seconds", 0.0), 2),
+            # where those seconds went: the suite's pytest run (the rest is starting it), the wait
+            # for the sandbox in test setups, and the checks themselves
+            "timing": {"pytest": round(data.get("seconds", 0.0), 2), "setup": round(data.get("setup_seconds", 0.0), 2),
+                       "checks": round(sum(t.get("seconds", 0.0) for t in tests), 2)},
             "tests": tests,
         })
     attribute_dependencies(report)

@@ -146,5 +146,27 @@ def test_kit_override_parsing():
 def test_scripts_are_wired_into_the_makefile():
     makefile = (ROOT / "Makefile").read_text()
     for target, module in (("ppo", "solutions.ppo_cartpole"), ("gae", "solutions.gae_visualizer"),
-                           ("curves", "scripts.curves"), ("seeds", "scripts.seeds"), ("bench", "scripts.bench")):
+                           ("curves", "scripts.curves"), ("seeds", "scripts.seeds"), ("bench", "scripts.bench"),
+                           ("grade-bench", "scripts.grade_bench")):
         assert f"\n{target}:" in makefile and f"-m {module}" in makefile, target
+
+
+def test_grade_bench_names_the_slowest_checks_from_the_report_timing():
+    from scripts import grade_bench
+
+    ex = {"tests": [{"id": "test_a", "seconds": 0.2}, {"id": "test_learns", "seconds": 4.25},
+                    {"id": "test_b", "seconds": 1.0}]}
+    assert grade_bench.slowest(ex) == "learns 4.2, b 1.0"
+
+
+def test_every_graded_check_reports_its_seconds_and_each_exercise_its_breakdown(tmp_path):
+    """The numbers make grade-bench's breakdown: per check, and per exercise (pytest, setup, checks)."""
+    from autograder.runner import grade
+
+    report = grade(ROOT / "solutions", ["ex1_values"])
+    (ex,) = report["exercises"]
+    assert all(isinstance(t["seconds"], float) and t["seconds"] >= 0 for t in ex["tests"])
+    timing = ex["timing"]
+    assert set(timing) == {"pytest", "setup", "checks"}
+    assert 0 < timing["checks"] <= timing["pytest"] <= ex["seconds"]
+    assert 0 <= timing["setup"] <= timing["pytest"]

@@ -1,0 +1,139 @@
+"""How long grading takes, as a student and an instructor feel it: ``make grade-bench``.
+
+Grades the reference solutions (a correct submission: every check runs to the
+end, learning tests included) and measures, on this machine:
+
+1. the full ``python -m autograder solutions``: wall seconds from the command's
+   start to its exit (median of ``--repeats`` runs);
+2. each exercise alone (``--exercise NAME``), with where its seconds go: starting
+   the suite (the runner, the suite server, pytest), waiting for the sandbox
+   in test setups, and the checks (the slowest named);
+3. ``make grade-all`` throughput: ``--batch`` copies of the reference graded by
+   ``python -m autograder.batch`` in strict mode (the official grade; standard
+   where strict cannot run), in submissions per minute.
+
+Writes a Markdown report (``docs/GRADE_BENCH.md`` by default) and prints it.
+Speed is a property of the machine and its load: the report records both.
+
+    python -m scripts.grade_bench [--repeats 3] [--batch 10] [--out docs/GRADE_BENCH.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+
+
+def load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+def timed_grade(extra: list[str]) -> tuple[float, dict]:
+    """Wall seconds of one ``python -m autograder solutions ...`` and its JSON report."""
+    with tempfile.TemporaryDirectory(prefix="rlkit-gbench-") as tmp:
+        out = Path(tmp) / "report.json"
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "autograder", str(SOLUTIONS), "--json", str(out), *extra],
+                              cwd=ROOT, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        if proc.returncode != 0 or not out.exists():
+            raise SystemExit(f"grading failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        report = json.loads(out.read_text())
+    if report["total"] != report["max_total"]:
+        raise SystemExit(f"the reference scored {report['total']} / {report['max_total']}: fix that first")
+    return wall, report
+
+
+def slowest(exercise: dict, n: int = 2) -> str:
+    tests = sorted(exercise["tests"], key=lambda t: -t.get("seconds", 0.0))[:n]
+    return ", ".join(f"{t['id'].removeprefix('test_')} {t.get('seconds', 0.0):.1f}" for t in tests)
+
+
+def bench_batch(copies: int) -> tuple[float, str]:
+    """Submissions per minute of ``autograder.batch`` over ``copies`` copies of the reference."""
+    mode = "strict" if os.geteuid() == 0 else "standard"
+    with tempfile.TemporaryDirectory(prefix="rlkit-gbench-batch-") as tmp:
+        os.chmod(tmp, 0o755)  # strict mode's sandbox users read the submissions through it
+        subs = Path(tmp) / "submissions"
+        for i in range(copies):
+            folder = subs / f"student{i:03d}"
+            folder.mkdir(parents=True)
+            for p in SOLUTIONS.glob("ex*.py"):
+                shutil.copyfile(p, folder / p.name)
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "autograder.batch", str(subs), "--output", str(Path(tmp) / "out"),
+                               "--sandbox", mode, "--quiet"], cwd=ROOT, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"batch grading failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return copies / wall * 60, mode
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the median is reported")
+    p.add_argument("--batch", type=int, default=10, help="submissions in the batch measurement (0: skip it)")
+    p.add_argument("--out", default=str(ROOT / "docs" / "GRADE_BENCH.md"))
+    args = p.parse_args(argv)
+
+    from autograder.runner import available_exercises
+
+    start_load = load()
+    fulls = [timed_grade([]) for _ in range(args.repeats)]
+    full = statistics.median(w for w, _ in fulls)
+    rows = []
+    for name in available_exercises():
+        runs = [timed_grade(["--exercise", name]) for _ in range(args.repeats)]
+        runs.sort(key=lambda r: r[0])
+        wall, report = runs[len(runs) // 2]
+        (ex,) = report["exercises"]
+        timing = ex.get("timing", {})
+        start = wall - timing.get("pytest", 0.0)
+        rows.append((name, wall, start, timing.get("setup", 0.0), timing.get("checks", 0.0), slowest(ex)))
+    per_minute, mode = bench_batch(args.batch) if args.batch else (None, "")
+    end_load = load()
+
+    lines = [
+        "# Grading time (`make grade-bench`)",
+        "",
+        f"Reference solutions, {os.cpu_count()} cores, load {start_load} at the start and {end_load} at the end; "
+        f"median of {args.repeats} runs; wall seconds from the command's start to its exit.",
+        "",
+        f"- full `make grade`: **{full:.1f} s** (target <= 15 s); runs: "
+        + ", ".join(f"{w:.1f}" for w, _ in fulls),
+        f"- slowest single exercise: **{max(r[1] for r in rows):.1f} s** (target <= 5 s)",
+    ]
+    if per_minute is not None:
+        lines.append(f"- `make grade-all`, {args.batch} submissions, {mode} mode: **{per_minute:.1f} per minute** "
+                     f"(target >= 10)")
+    lines += [
+        "",
+        "| exercise alone | wall s | starting the suite | sandbox wait | checks | slowest checks (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, wall, start, setup, checks, slow in rows:
+        lines.append(f"| {name} | {wall:.1f} | {start:.1f} | {setup:.1f} | {checks:.1f} | {slow} |")
+    lines += ["", "\"Starting the suite\": the runner's interpreter, the suite server's imports and pytest's "
+              "collection; \"sandbox wait\": test setups waiting for the zygote (Python, torch and the "
+              "optimizer imports, the kernel probe), which starts while pytest collects.", ""]
+    text = "\n".join(lines)
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
