@@ -282,6 +282,12 @@ class _InProcess:
         frames.append(({"event": "exit", "timed_out": False, "exit": {"code": 0}, "log_tail": ""}, {}))
         return frames
 
+    def open_session(self, timeout: float, limits=None) -> None:
+        """Calls here already share one interpreter (the kernel's): a session changes nothing."""
+
+    def close_session(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
