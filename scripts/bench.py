@@ -59,7 +59,6 @@ import argparse
 import datetime
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -72,6 +71,8 @@ from torch import nn
 
 from common.device import get_device
 from common.rollout import evaluate_policy
+
+from scripts.machine import load_average, machine
 
 ENV_ID = "CartPole-v1"
 EVAL_SEED_BASE = 900_000  # the k-th evaluation plays environment seeds EVAL_SEED_BASE + 1000 k + (0..episodes-1)
@@ -421,25 +422,6 @@ def kit_config() -> dict:
     return {**default, **FULL_BUDGET, **KIT_OVERRIDES, "overrides": dict(KIT_OVERRIDES),
             "default_target_return": default["target_return"],
             "source_sha256": hashlib.sha256(source).hexdigest()[:16]}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 # ---------------------------------------------------------------------------

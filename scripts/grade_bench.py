@@ -30,15 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from scripts.machine import load_average, machine
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
-
-
-def load() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "?"
 
 
 def timed_grade(extra: list[str]) -> tuple[float, dict]:
@@ -91,7 +86,7 @@ def main(argv=None) -> int:
 
     from autograder.runner import available_exercises
 
-    start_load = load()
+    start_load = load_average()
     fulls = [timed_grade([]) for _ in range(args.repeats)]
     full = statistics.median(w for w, _ in fulls)
     rows = []
@@ -104,12 +99,12 @@ def main(argv=None) -> int:
         start = wall - timing.get("pytest", 0.0)
         rows.append((name, wall, start, timing.get("setup", 0.0), timing.get("checks", 0.0), slowest(ex)))
     per_minute, mode = bench_batch(args.batch) if args.batch else (None, "")
-    end_load = load()
+    end_load = load_average()
 
     lines = [
         "# Grading time (`make grade-bench`)",
         "",
-        f"Reference solutions, {os.cpu_count()} cores, load {start_load} at the start and {end_load} at the end; "
+        f"Reference solutions on {machine()}; load average {start_load} at the start and {end_load} at the end; "
         f"median of {args.repeats} runs; wall seconds from the command's start to its exit.",
         "",
         f"- full `make grade`: **{full:.1f} s** (target <= 15 s); runs: "

@@ -32,7 +32,6 @@ import argparse
 import datetime
 import importlib
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -41,6 +40,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
+from scripts.machine import load_average, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,25 +138,6 @@ def fingerprints(names) -> str:
             path = Path(importlib.import_module(module).__file__)
             files.append(f"`{path.relative_to(ROOT)}` {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}")
     return ", ".join(dict.fromkeys(files))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
