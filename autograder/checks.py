@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from .student import CallResult, Leaf
+from .client import CallResult, Leaf
 
 
 class CheckFailed(AssertionError):

@@ -20,7 +20,8 @@ import torch
 
 from . import checks
 from .checks import CheckFailed, Mistake
-from .student import Case, Submission, tensor
+from .child.wire import walk
+from .client import Case, Submission, tensor
 
 
 @dataclass
@@ -43,7 +44,7 @@ def _spec(value, rg: bool):
     if isinstance(value, torch.Tensor):
         return tensor(value, requires_grad=rg)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        from .student import listof
+        from .client import listof
 
         return listof([tensor(v, requires_grad=rg) for v in value])
     return value
@@ -73,12 +74,6 @@ def run(sub: Submission, module: str, function: str, calls: list[Call], timeout:
     return sub.call_many(module, function, [to_case(c) for c in calls], timeout=timeout, **kw)
 
 
-def _leaf_at(out, path: str):
-    for part in path.split(".") if path else []:
-        out = out[int(part)] if isinstance(out, (list, tuple)) else getattr(out, part)
-    return out
-
-
 def compare(sub: Submission, dev: str, module: str, function: str, calls: list[Call],
             reference: Callable, *, outputs: Sequence[str] = ("",), labels: Sequence[str] | None = None,
             dtype: str | None = "float32", rtol: float = 1e-4, atol: float = 1e-5,
@@ -92,10 +87,10 @@ def compare(sub: Submission, dev: str, module: str, function: str, calls: list[C
         for k, path in enumerate(outputs):
             label = labels[k] if labels else "the result"
             leaf = checks.tensor_output(res, function, path, label)
-            expected = _leaf_at(ref_out, path)
+            expected = walk(ref_out, path)
             wrong = []
             if mistakes is not None:
-                wrong = [(key, msg, (lambda f=f, p=path: _leaf_at(f(), p))) for key, msg, f in mistakes(call)]
+                wrong = [(key, msg, (lambda f=f, p=path: walk(f(), p))) for key, msg, f in mistakes(call)]
             checks.assert_tensor(leaf, expected, function, device=dev, label=label, dtype=dtype,
                                  rtol=rtol, atol=atol, mistakes=wrong, context=call.label)
         if check_inputs:
@@ -126,7 +121,7 @@ def gradients(sub: Submission, dev: str, module: str, function: str, call: Call,
     """
     rng = np.random.default_rng(seed)
     ref_out = reference(*call.args, **call.kwargs)
-    weights = {p: rng.normal(size=tuple(_leaf_at(ref_out, p).shape)) for p in outputs}
+    weights = {p: rng.normal(size=tuple(walk(ref_out, p).shape)) for p in outputs}
     call = Call(*call.args, label=call.label, requires_grad=tuple(expect), **call.kwargs)
     (res,) = sub.call_many(module, function, [to_case(call, grad_weights=weights)], timeout=timeout)
     checks.require_ok(res, function)

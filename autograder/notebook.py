@@ -16,7 +16,7 @@ comparisons, the feedback sentences, the fixtures and the points.
 What keeps this honest inside a student's kernel
 ------------------------------------------------
 * The student's result never reaches a comparison as an object. Each call
-  goes through :func:`autograder.worker.run_case` (the sandbox's own code),
+  goes through :func:`autograder.child.values.run_case` (the sandbox's own code),
   its output is flattened to plain numpy arrays and JSON, serialised and
   parsed back with the sandbox's wire format, and the checks compare those
   numbers. An answer whose ``__eq__`` always returns True, a tensor subclass
@@ -65,9 +65,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from . import worker as _wire
+from .child import values as _values
+from .child import wire as _wire
 from .checks import CheckFailed
-from .student import CallResult, Submission
+from .client import CallResult, Submission
 
 __all__ = ["check", "run_test", "NotebookSubmission", "NotebookCheckFailed"]
 
@@ -268,7 +269,7 @@ class _InProcess:
                 try:
                     torch.set_num_threads(1)  # as in the sandbox: small networks run fastest on one thread
                     with _quiet(), _time_limit(left):
-                        result, out = _wire.run_case(fn, case, arrays, self.device)
+                        result, out = _values.run_case(fn, case, arrays, self.device)
                     result["event"] = "case"
                     result["index"] = index
                     frames.append(_roundtrip(result, out))
@@ -296,7 +297,7 @@ def _roundtrip(header: dict, arrays: dict) -> tuple[dict, dict]:
     """Serialise and parse back with the sandbox's wire format: plain JSON and arrays only."""
     try:
         blob = _wire.pack(header, arrays)
-        return _wire.unpack(blob[_wire._HDR.size:])
+        return _wire.unpack(blob[_wire.HDR.size:])
     except Exception as exc:  # an output that does not serialise is the student's problem
         return ({"event": "case", "index": header.get("index"), "ok": False,
                  "error": {"type": "TypeError", "message": f"the result cannot be read as plain data ({exc})",
@@ -307,7 +308,7 @@ _TIMED_OUT: set[tuple[str, int]] = set()  # (function name, id of the function o
 
 
 class NotebookSubmission(Submission):
-    """The same API as :class:`autograder.student.Submission`, for functions in a notebook namespace."""
+    """The same API as :class:`autograder.client.Submission`, for functions in a notebook namespace."""
 
     def __init__(self, namespace: dict, device: str = "cpu", modules: dict | None = None):
         super().__init__(Path(tempfile.mkdtemp(prefix="rlkit-notebook-")), device=device)  # starts no process

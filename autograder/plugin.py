@@ -22,7 +22,7 @@ from .checks import CheckFailed
 from .exercises import BY_NAME
 from .seeds import fingerprint, reseed
 from .sandbox import plain_text
-from .student import Submission
+from .client import Submission
 
 
 def pytest_addoption(parser):

@@ -181,7 +181,7 @@ def unreadable_for_others(path) -> str | None:
 
 def strict_preflight(kernel: bool = True) -> None:
     """Strict mode grades only where the kernel confines student code: fail fast, and clearly, where not."""
-    from . import worker
+    from .child import confine
 
     blocked = unreadable_for_others(sys.prefix) if os.geteuid() == 0 else None
     if blocked:
@@ -191,12 +191,12 @@ def strict_preflight(kernel: bool = True) -> None:
     if not kernel:
         return
 
-    worker._load_libc()
+    confine.load_libc()
     with tempfile.TemporaryDirectory(prefix="rlkit-probe-") as d:
         for part in ("kit", "work"):
             os.makedirs(os.path.join(d, part))
         Path(d, "kit", "config.json").write_text("{}")
-        kernel = worker.probe_confinement(os.path.join(d, "kit"), os.path.join(d, "work"), "cpu", [str(KIT_ROOT)])
+        kernel = confine.probe_confinement(os.path.join(d, "kit"), os.path.join(d, "work"), "cpu", [str(KIT_ROOT)])
     lacking = [n for n, k in (("Landlock", "landlock"), ("seccomp", "seccomp")) if not kernel.get(k)]
     if lacking:
         raise GraderError(f"strict sandbox: {' and '.join(lacking)} not active on this kernel, so student code would "

@@ -2,8 +2,9 @@
 
 The parent (pytest + scoring) never imports student code. It copies the
 submission's ``.py`` files into a fresh temporary directory next to a copy of
-``common/`` and of ``worker.py``, and starts ``python -I`` there with a
-scrubbed environment in a new session. See ``docs/THREAT_MODEL.md``.
+``common/`` and of the child package (``autograder/child/``, there named
+``rlkit_worker``), and starts ``python -I`` there with a scrubbed environment in
+a new session. See ``docs/THREAT_MODEL.md``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import worker as proto
+from .child import wire
 from .exercises import BY_NAME, ORDER, earlier, is_given
 from .given import given_source
 
@@ -31,11 +32,14 @@ MAX_FILE_BYTES = 2 << 20  # one .py file
 MAX_FILES = 64  # .py files in the submission folder
 MAX_TOTAL_BYTES = 8 << 20  # all of them together
 # What a child may send back (checked before anything is parsed)
-MAX_FRAME_BYTES = proto.MAX_RESULT_BYTES + (16 << 20)
+MAX_FRAME_BYTES = wire.MAX_RESULT_BYTES + (16 << 20)
 MAX_NODES = 50_000  # nodes in one result tree
 # strict mode: each live sandbox runs as a user of its own, taken from this range
 UID_BASE, UID_COUNT = 1_200_000_000, 1 << 20
 UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
+# the child package (autograder/child/) inside a sandbox's kit part; the child's audit hook refuses
+# student imports of this name
+CHILD_PACKAGE = "rlkit_worker"
 
 
 class GraderError(RuntimeError):
@@ -100,61 +104,22 @@ class UidLease:
 
 # ---------------------------------------------------------------- frame checks
 # Everything in a frame comes from the untrusted child. Before the parent's
-# code (student._collect, checks) looks at a frame, its shape is checked here:
-# JSON of the expected types only, and arrays of plain numeric/bool dtypes. A
-# frame that fails is dropped ("garbage"), which fails its case, never the grader.
-_NUMERIC = "biuf"
-
-
-def _is_str_map(d, values=(str,)) -> bool:
-    return isinstance(d, dict) and all(isinstance(k, str) and (v is None or isinstance(v, values))
-                                       for k, v in d.items())
-
-
-def _tree_ok(node, arrays: dict, depth: int = 0, budget: list | None = None) -> bool:
-    budget = [MAX_NODES] if budget is None else budget
-    budget[0] -= 1
-    if budget[0] < 0 or depth > 12 or not isinstance(node, dict) or not isinstance(node.get("kind"), str):
-        return False
-    kind = node["kind"]
-    if kind in ("tensor", "ndarray", "numbers"):
-        key = node.get("key")
-        if not isinstance(key, str) or key not in arrays or arrays[key].dtype.kind not in _NUMERIC:
-            return False
-        shape = node.get("shape", [])
-        return isinstance(shape, list) and all(isinstance(x, int) for x in shape) and all(
-            isinstance(node.get(k, ""), (str, bool)) for k in ("dtype", "device", "type", "requires_grad"))
-    if kind == "sequence":
-        return isinstance(node.get("items"), list) and all(_tree_ok(x, arrays, depth + 1, budget) for x in node["items"])
-    if kind == "record":
-        return _is_str_map(node.get("fields"), (dict,)) and all(
-            _tree_ok(x, arrays, depth + 1, budget) for x in node["fields"].values())
-    if kind == "network":
-        state = node.get("state")
-        budget[0] -= len(state) if isinstance(state, dict) else 0
-        return (budget[0] >= 0 and _is_str_map(state)
-                and all(v in arrays and arrays[v].dtype.kind in _NUMERIC for v in state.values())
-                and isinstance(node.get("config", {}), dict) and len(json.dumps(node.get("config", {}))) < 4096
-                and isinstance(node.get("class", ""), str))
-    if kind == "number":
-        return isinstance(node.get("value"), (int, float)) and not isinstance(node.get("value"), bool)
-    if kind == "bool":
-        return isinstance(node.get("value"), bool)
-    return kind in ("none", "str", "unsupported")
-
-
+# code (client._collect, checks) looks at a frame, its shape is checked here:
+# JSON of the expected types only (a result tree of wire.KINDS), and arrays of
+# plain numeric/bool dtypes. A frame that fails is dropped ("garbage"), which
+# fails its case, never the grader.
 def _frame_ok(header, arrays: dict) -> bool:
     if not isinstance(header, dict) or not isinstance(header.get("event"), str):
         return False
-    if any(a.dtype.kind not in _NUMERIC for a in arrays.values()):
+    if any(a.dtype.kind not in wire.NUMERIC for a in arrays.values()):
         return False
     event = header["event"]
-    if header.get("error") is not None and not _is_str_map(header["error"], (str,)):
+    if header.get("error") is not None and not wire.is_str_map(header["error"], (str,)):
         return False
     if event == "case" and header.get("ok") is True:
         refs = [header.get("grads", {}), header.get("inputs_after", {})]
-        return (isinstance(header.get("index"), int) and _tree_ok(header.get("output"), arrays)
-                and all(_is_str_map(r) and all(v is None or v in arrays for v in r.values()) for r in refs)
+        return (isinstance(header.get("index"), int) and wire.tree_ok(header.get("output"), arrays, MAX_NODES)
+                and all(wire.is_str_map(r) and all(v is None or v in arrays for v in r.values()) for r in refs)
                 and isinstance(header.get("seconds", 0.0), (int, float)))
     if event == "exit":
         return isinstance(header.get("exit", {}), dict) and isinstance(header.get("log_tail", ""), str)
@@ -259,7 +224,8 @@ class Sandbox:
                 _copy_regular(p, os.path.join(sub, p.name))
         shutil.copytree(KIT_ROOT / "common", os.path.join(kit, "common"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copyfile(Path(__file__).with_name("worker.py"), os.path.join(kit, "rlkit_worker.py"))
+        shutil.copytree(Path(__file__).with_name("child"), os.path.join(kit, CHILD_PACKAGE),
+                        ignore=shutil.ignore_patterns("__pycache__"))
         for name, text in self._kit_module_sources().items():
             Path(kit, "modules", f"{name}.py").write_text(text)
         return d
@@ -313,7 +279,7 @@ class Sandbox:
         }
         if self.device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        cmd = [sys.executable, "-I", os.path.join(self.kit_dir, "rlkit_worker.py"),
+        cmd = [sys.executable, "-I", os.path.join(self.kit_dir, CHILD_PACKAGE),
                os.path.join(self.kit_dir, "config.json")]
         self.protections = [
             "a separate process per check",
@@ -337,7 +303,7 @@ class Sandbox:
         self.to_child = to_child_w
         self.from_child = from_child_r
         try:
-            header, _ = proto.unpack(self._read_frame(time.monotonic() + 120))
+            header, _ = wire.unpack(self._read_frame(time.monotonic() + 120))
         except (TimeoutError, EOFError, ValueError) as exc:
             tail = self._zygote_log_tail()
             self.close()
@@ -382,7 +348,7 @@ class Sandbox:
         return [os.path.realpath(r) for r in roots]
 
     def _kernel_protections(self, kernel: dict) -> None:
-        """What the worker's start-up probe saw the kernel enforce (see worker.confine)."""
+        """What the worker's start-up probe saw the kernel enforce (see child/confine.py)."""
         if kernel.get("landlock"):
             self.protections.append(f"a kernel file-system allow-list (Landlock ABI {int(kernel['landlock'])}): it "
                                     f"reads the Python installation and its own folder, and writes only the latter")
@@ -446,7 +412,7 @@ class Sandbox:
         return b"".join(chunks)
 
     def _read_frame(self, deadline: float) -> bytes:
-        (n,) = proto._HDR.unpack(self._read_exact(proto._HDR.size, deadline))
+        (n,) = wire.HDR.unpack(self._read_exact(wire.HDR.size, deadline))
         if n > MAX_FRAME_BYTES:  # more than any answer needs: never read, never parsed
             raise EOFError
         return self._read_exact(n, deadline)
@@ -486,7 +452,7 @@ class Sandbox:
             "graded": self.module, "timeout": timeout, "limits": limits.as_dict(),
         }
         try:
-            proto.write_all(self.to_child, proto.pack(header, arrays))
+            wire.write_all(self.to_child, wire.pack(header, arrays))
             blob = self._read_frame(time.monotonic() + timeout + 30)
         except (TimeoutError, EOFError, OSError, BrokenPipeError) as exc:
             self.close()
@@ -494,11 +460,11 @@ class Sandbox:
                       "exit": {"zygote": type(exc).__name__}, "log_tail": ""}, {})]
         frames = []
         pos = 0
-        while pos + proto._HDR.size <= len(blob):
-            (n,) = proto._HDR.unpack_from(blob, pos)
-            pos += proto._HDR.size
+        while pos + wire.HDR.size <= len(blob):
+            (n,) = wire.HDR.unpack_from(blob, pos)
+            pos += wire.HDR.size
             try:
-                header, arrays = proto.unpack(blob[pos:pos + n])
+                header, arrays = wire.unpack(blob[pos:pos + n])
                 frames.append((header, arrays) if _frame_ok(header, arrays) else ({"event": "garbage"}, {}))
             except Exception:  # a frame that does not parse is treated as missing
                 frames.append(({"event": "garbage"}, {}))
@@ -520,7 +486,7 @@ class Sandbox:
         header = {"id": self.counter, "session": "open", "graded": self.module, "timeout": timeout,
                   "limits": limits.as_dict()}
         try:
-            proto.write_all(self.to_child, proto.pack(header))
+            wire.write_all(self.to_child, wire.pack(header))
             self._read_frame(time.monotonic() + 30)
         except (TimeoutError, EOFError, OSError) as exc:
             self.close()
@@ -535,7 +501,7 @@ class Sandbox:
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
-            proto.write_all(self.to_child, proto.pack({"session": "close"}))
+            wire.write_all(self.to_child, wire.pack({"session": "close"}))
             self._read_frame(time.monotonic() + 30)
         except (TimeoutError, EOFError, OSError):
             self.close()
@@ -602,7 +568,7 @@ def _copy_regular(src: Path, dst: str) -> None:
         os.close(fd)
     out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        proto.write_all(out, data)
+        wire.write_all(out, data)
     finally:
         os.close(out)
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from autograder import worker
+from autograder.child import confine
 
 from conftest import ROOT
 
 
 def _in_confined_child(tmp_path, probes: dict) -> dict:
     """Fork, confine like a sandbox child (no audit hook), run each probe; name -> 'ok' or the error."""
-    worker._load_libc()
+    confine.load_libc()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -34,7 +34,7 @@ def _in_confined_child(tmp_path, probes: dict) -> dict:
             kit = tmp_path / "kit"
             kit.mkdir(exist_ok=True)
             (kit / "config.json").write_text("{}")
-            out["_confined"] = worker.confine(str(kit), str(tmp_path / "work"), "cpu", [str(ROOT)])
+            out["_confined"] = confine.confine(str(kit), str(tmp_path / "work"), "cpu", [str(ROOT)])
             for name, probe in probes.items():
                 try:
                     probe()
@@ -61,8 +61,8 @@ def kernel(tmp_path_factory):
     (d / "kit").mkdir()
     (d / "kit" / "config.json").write_text("{}")
     (d / "work").mkdir()
-    worker._load_libc()
-    return worker.probe_confinement(str(d / "kit"), str(d / "work"), "cpu", [str(ROOT)])
+    confine.load_libc()
+    return confine.probe_confinement(str(d / "kit"), str(d / "work"), "cpu", [str(ROOT)])
 
 
 def _fork_and_reap():
@@ -212,7 +212,7 @@ def test_no_child_outlives_a_timeout_or_the_grader(tmp_path):
     """A timed-out child dies with its threads; a child whose worker dies mid-call dies too."""
     import threading
 
-    from autograder.student import Submission
+    from autograder.client import Submission
 
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "mod.py").write_text(SLEEPER)

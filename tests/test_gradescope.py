@@ -82,7 +82,7 @@ def test_zip_holds_what_gradescope_needs_and_nothing_else(gradescope_zip):
         setup = zf.read("setup.sh").decode()
         run = zf.read("run_autograder").decode()
     for required in ("setup.sh", "run_autograder", "requirements.txt", "autograder/__main__.py",
-                     "autograder/worker.py", "autograder/sandbox.py", "autograder/suites/test_ex1_values.py",
+                     "autograder/child/zygote.py", "autograder/sandbox.py", "autograder/suites/test_ex1_values.py",
                      "autograder/suites/pytest.ini", "solutions/ex1_values.py", "common/validate.py"):
         assert required in names, required
     for suite in (ROOT / "autograder" / "suites").glob("test_*.py"):

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autograder.sandbox import Limits
-from autograder.student import Submission
+from autograder.client import Submission
 
 from conftest import ROOT
 

@@ -59,6 +59,10 @@ def test_the_kit_holds_what_a_student_needs_and_nothing_else(kit):
         assert (kit / d).is_dir(), d
     for f in ("Makefile", "README.md", "requirements.txt", "KIT.json", ".gitignore"):
         assert (kit / f).is_file(), f
+    # the grader's client and the whole child package (the sandbox copies it into every sandbox)
+    for f in ["autograder/client.py", "autograder/sandbox.py"] + [f"autograder/child/{p.name}" for p in
+                                                                   (ROOT / "autograder" / "child").glob("*.py")]:
+        assert (kit / f).is_file(), f
     for d in kit_tool.FORBIDDEN_DIRS:
         assert not (kit / d).exists(), d
     assert sorted(p.stem for p in (kit / "autograder" / "recorded").glob("*.npz")) == ORDER

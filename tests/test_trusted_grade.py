@@ -30,7 +30,7 @@ import numpy as np
 
 import pytest
 
-from autograder import worker
+from autograder.child import confine, wire
 from autograder.exercises import BY_NAME
 
 from conftest import ROOT, assert_no_answers, feedback_of, grade, make_submission, scores_by_function
@@ -323,7 +323,7 @@ def test_strict_mode_refuses_a_kernel_without_landlock(monkeypatch, tmp_path):
     from autograder import runner
     from autograder.sandbox import GraderError
 
-    monkeypatch.setattr(worker, "probe_confinement", lambda *a, **k: {"landlock": 0, "seccomp": True})
+    monkeypatch.setattr(confine, "probe_confinement", lambda *a, **k: {"landlock": 0, "seccomp": True})
     with pytest.raises(GraderError, match="Landlock.*refusing to grade.*--allow-weak-sandbox"):
         runner.grade(ROOT / "solutions", ["ex1_values"], sandbox="strict")
     proc = subprocess.run([sys.executable, "-m", "autograder.batch", str(tmp_path), "--quiet"], cwd=ROOT,
@@ -455,15 +455,15 @@ def test_the_kits_training_loop_still_trains_the_students_functions(tmp_path):
 def test_an_oversized_frame_header_is_refused_before_json_parsing(monkeypatch):
     header = {"event": "case", "ok": True, "index": 0,
               "output": {"kind": "sequence", "items": [{}] * 3_000_000}}
-    blob = worker.pack(header)[worker._HDR.size:]
+    blob = wire.pack(header)[wire.HDR.size:]
     assert len(blob) > 8 << 20
 
     def never(*a, **k):
         raise AssertionError("the header was parsed")
 
-    monkeypatch.setattr(worker.json, "loads", never)  # a parsed tree of millions of dicts costs gigabytes
+    monkeypatch.setattr(wire.json, "loads", never)  # a parsed tree of millions of dicts costs gigabytes
     with pytest.raises(ValueError, match="too large"):
-        worker.unpack(blob)
+        wire.unpack(blob)
 
 
 def test_a_result_tree_with_too_many_nodes_is_garbage():
@@ -478,7 +478,7 @@ def test_a_result_tree_with_too_many_nodes_is_garbage():
 def test_a_returned_network_config_is_checked_before_it_is_built(monkeypatch):
     from autograder.checks import CheckFailed
     from autograder.harness import rebuild_network
-    from autograder.student import Leaf
+    from autograder.client import Leaf
     from common import networks
 
     built = []
@@ -538,7 +538,7 @@ def test_feedback_is_plain_text(tmp_path):
 
 def test_kit_part_of_a_sandbox_is_read_only_and_private(tmp_path):
     """The folder layout the guarantees rest on (strict mode, as root: a user of its own)."""
-    from autograder.student import Submission
+    from autograder.client import Submission
 
     if os.geteuid() != 0:
         pytest.skip("strict mode's users need root")
@@ -730,14 +730,14 @@ def test_file_metadata_and_device_nodes_are_off_limits(tmp_path, mode):
 
 def test_a_frame_of_many_tiny_arrays_is_refused_before_loading(monkeypatch):
     arrays = {f"a{i}": np.zeros((), np.uint8) for i in range(20_000)}
-    blob = worker.pack({"event": "case", "index": 0, "ok": True, "output": {"kind": "none"}}, arrays)
+    blob = wire.pack({"event": "case", "index": 0, "ok": True, "output": {"kind": "none"}}, arrays)
 
     def never(*a, **k):
         raise AssertionError("the members were loaded")
 
-    monkeypatch.setattr(worker.np if hasattr(worker, "np") else np, "load", never)  # each member costs time
+    monkeypatch.setattr(np, "load", never)  # each member costs time
     with pytest.raises(ValueError, match="too many arrays"):
-        worker.unpack(blob[worker._HDR.size:])
+        wire.unpack(blob[wire.HDR.size:])
 
 
 def test_strict_mode_names_a_virtualenv_the_sandbox_users_cannot_read(tmp_path):

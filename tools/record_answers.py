@@ -81,7 +81,7 @@ def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
 # (`make student-kit` refuses to build while the manifest disagrees; tests/test_student_kit.py checks it).
 SOURCES = ("solutions/ex*.py", "solutions/rlhf_pipeline.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
            "autograder/oracle.py", "autograder/seeds.py", "autograder/harness.py", "autograder/checks.py",
-           "autograder/student.py", "autograder/exercises.py")
+           "autograder/client.py", "autograder/exercises.py")
 MANIFEST = "MANIFEST.json"
 
 

@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import torch
 
-
-def leaf_at(out, path: str):
-    for part in path.split(".") if path else []:
-        out = out[int(part)] if isinstance(out, (list, tuple)) else getattr(out, part)
-    return out
+from autograder.child.wire import walk
 
 
 def gradients_of(fn, args: tuple, kwargs: dict, keys: list, weights: dict) -> dict:
@@ -29,8 +25,8 @@ def gradients_of(fn, args: tuple, kwargs: dict, keys: list, weights: dict) -> di
     pos = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() and i not in leaves else a
            for i, a in enumerate(pos)]
     out = fn(*pos, **kw)
-    total = sum((leaf_at(out, p).double() * torch.as_tensor(w)).sum() for p, w in weights.items()
-                if isinstance(leaf_at(out, p), torch.Tensor) and leaf_at(out, p).requires_grad)
+    total = sum((walk(out, p).double() * torch.as_tensor(w)).sum() for p, w in weights.items()
+                if isinstance(walk(out, p), torch.Tensor) and walk(out, p).requires_grad)
     grads = {}
     for key in keys:
         if isinstance(total, torch.Tensor):

@@ -8,7 +8,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, run
-from autograder.student import generator
+from autograder.client import generator
 from autograder.oracle import answers
 
 M = "ex1_values"

@@ -31,7 +31,7 @@ from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
                                 to_case, gradients)
-from autograder.student import Case, env, generator, network, tensor
+from autograder.client import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
 from common.rollout import evaluate_policy

@@ -23,11 +23,12 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
+from autograder.child.wire import walk
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
                                 to_case, reference_gradients)
 from autograder.oracle import answers
 from autograder.seeds import shared_inputs
-from autograder.student import network
+from autograder.client import network
 from common.networks import PolicyNet, ValueNet
 from common.rollout import evaluate_policy
 
@@ -55,12 +56,6 @@ def bootstrap_value(N=None):
     return f32(rng.normal()) if N is None else f32(rng.normal(size=N))
 
 
-def _leaf_at(out, path: str):
-    for part in path.split(".") if path else []:
-        out = out[int(part)] if isinstance(out, (list, tuple)) else getattr(out, part)
-    return out
-
-
 # ====================================================================== gradient checks
 class GradCase:
     """One gradient check: d sum_k <w_k, output_k> / d(arg) for the args in ``expect``.
@@ -86,7 +81,7 @@ def grad_checks(sub, dev, function: str, reference, cases: list[GradCase], seed:
     wires, weights_all = [], []
     for case in cases:
         ref_out = reference(*case.call.args, **case.call.kwargs)
-        weights = {p: g.normal(size=tuple(_leaf_at(ref_out, p).shape)) for p in case.outputs}
+        weights = {p: g.normal(size=tuple(walk(ref_out, p).shape)) for p in case.outputs}
         weights_all.append(weights)
         call = Call(*case.call.args, label=case.call.label, requires_grad=tuple(case.expect), **case.call.kwargs)
         wires.append(to_case(call, grad_weights=weights))

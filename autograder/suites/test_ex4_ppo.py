@@ -14,7 +14,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import Call, compare, gradients, named, rebuild_network
-from autograder.student import Case
+from autograder.client import Case
 from common.rollout import evaluate_policy
 from autograder.oracle import answers
 

@@ -1,4 +1,4 @@
-"""Parent-side API for calling a submission's functions through the sandbox.
+"""Parent-side API for calling a submission's functions through the sandbox (the sandbox's client).
 
 Suites describe arguments with small spec helpers (``tensor``, ``generator``,
 ``env``, ``network``) and get back :class:`CallResult` objects holding plain
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .child.wire import ARRAY_KINDS, child_nodes, walk
 from .sandbox import Limits, Sandbox, plain_text
 
 _counter = itertools.count()
@@ -133,15 +134,15 @@ class Leaf:
         return f"a {self.info.get('type', self.kind)}"
 
     def get(self, path: str) -> "Leaf | None":
-        node: Leaf | None = self
-        for part in path.split(".") if path else []:
-            if node is None:
-                return None
-            node = node.children.get(part)
-        return node
+        return walk(self, path, _leaf_step)
+
+
+def _leaf_step(node: "Leaf | None", part: str) -> "Leaf | None":
+    return None if node is None else node.children.get(part)
 
 
 def _parse(info: dict, arrays: dict) -> Leaf:
+    """The reader of a result tree (its kinds: ``child.wire.KINDS``)."""
     kind = info.get("kind", "unsupported")
 
     def arr(key):
@@ -150,7 +151,7 @@ def _parse(info: dict, arrays: dict) -> Leaf:
             return None
         return a
 
-    if kind in ("tensor", "ndarray", "numbers"):
+    if kind in ARRAY_KINDS:
         a = arr(info.get("key"))
         if a is None:
             return Leaf("unsupported", {"type": "unreadable array"})
@@ -164,12 +165,8 @@ def _parse(info: dict, arrays: dict) -> Leaf:
         return Leaf(kind, info, np.asarray(v, dtype=np.float64))
     if kind == "bool":
         return Leaf(kind, info, np.asarray(bool(info.get("value"))))
-    if kind == "sequence":
-        items = info.get("items") or []
-        return Leaf(kind, info, None, {str(i): _parse(x, arrays) for i, x in enumerate(items)})
-    if kind == "record":
-        fields = info.get("fields") or {}
-        return Leaf(kind, info, None, {str(k): _parse(v, arrays) for k, v in fields.items()})
+    if kind in ("sequence", "record"):
+        return Leaf(kind, info, None, {name: _parse(x, arrays) for name, x in child_nodes(info).items()})
     if kind == "network":
         state = {}
         for name, key in (info.get("state") or {}).items():

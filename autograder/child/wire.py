@@ -1,0 +1,256 @@
+"""The wire format between the parent and the child: frames, the result tree ("kinds") and output paths.
+
+A frame is an 8-byte big-endian length (:data:`HDR`) and a payload: an ``.npz``
+holding a JSON header and plain numeric arrays. A case's result is a tree of
+JSON nodes ``{"kind": K, ...}`` whose arrays are named by key; :data:`KINDS`
+defines every kind and its fields once. The child writes nodes with
+:func:`node` (``values.Flattener``), the parent checks them with
+:func:`tree_ok` (``sandbox._frame_ok``) and reads them with :func:`child_nodes`
+(``client._parse``). :func:`walk` is the one walker of dotted output paths.
+
+Runs on both sides: only the standard library and numpy.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import traceback
+
+# --------------------------------------------------------------------------
+# framing: 8-byte big-endian length + payload (an .npz with a JSON header)
+# --------------------------------------------------------------------------
+HDR = struct.Struct(">Q")
+
+
+def pack(header: dict, arrays: dict | None = None) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    payload = {"__header__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    for key, arr in (arrays or {}).items():
+        payload[key] = arr
+    np.savez(buf, **payload)
+    data = buf.getvalue()
+    return HDR.pack(len(data)) + data
+
+
+def unpack(data: bytes) -> tuple[dict, dict]:
+    import zipfile
+
+    import numpy as np
+
+    # np.savez never compresses; a frame with compressed (or oversized)
+    # members is forged, and could be a zip bomb for whoever reads it
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(data):
+            raise ValueError("malformed frame")
+        if len(infos) > MAX_MEMBERS:  # each array costs the reader time and memory of its own
+            raise ValueError(f"frame with too many arrays ({len(infos)})")
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        raw = z["__header__"]
+        if raw.nbytes > MAX_HEADER_BYTES:  # checked before json.loads builds anything
+            raise ValueError("frame header too large")
+        header = json.loads(bytes(raw).decode())
+        arrays = {k: z[k] for k in z.files if k != "__header__"}
+    return header, arrays
+
+
+MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
+MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
+MAX_RESULT_BYTES = 256 << 20  # per request; the child checks it, the zygote enforces it too, on the raw bytes
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def whole_frames(data: bytes) -> bytes:
+    """The longest prefix of ``data`` made of complete frames."""
+    pos = 0
+    while pos + HDR.size <= len(data):
+        (n,) = HDR.unpack_from(data, pos)
+        if n > len(data) - pos - HDR.size:
+            break
+        pos += HDR.size + n
+    return data[:pos]
+
+
+# --------------------------------------------------------------------------
+# errors: the "error" field of a frame
+# --------------------------------------------------------------------------
+MAX_MESSAGE = 300  # characters of an exception message that reach the parent
+
+
+def describe_exception(exc: BaseException, filename_hint: str) -> dict:
+    """A one-line description plus the last frame inside the student's file."""
+    where = ""
+    tb = exc.__traceback__
+    for frame in traceback.extract_tb(tb):
+        if filename_hint in (frame.filename or ""):
+            where = f"{os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name}"
+    if isinstance(exc, SyntaxError):
+        where = f"{os.path.basename(exc.filename or '?')}, line {exc.lineno}"
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "(the exception could not be printed)"
+    return {
+        "type": type(exc).__name__[:100],
+        "message": message[:MAX_MESSAGE],
+        "where": where[:200],
+    }
+
+
+# --------------------------------------------------------------------------
+# the result tree: every kind of node and its fields, defined once
+# --------------------------------------------------------------------------
+# What a field must hold for the parent to accept the node (tree_ok). A field
+# checked "when present" may be left out; the others are required.
+ANY = "any"  # not checked (read only as text, or not at all)
+LABEL = "label"  # a str or a bool, when present
+SHAPE = "shape"  # a list of ints, when present
+NAME = "name"  # a str, when present
+ARRAY = "array"  # the key of a numeric array of the frame
+NUMBER = "number"  # an int or a float (not a bool)
+BOOL = "bool"  # a bool
+NODES = "nodes"  # a list of nodes (the children, named "0", "1", ...)
+NODE_MAP = "node_map"  # {name: node} (the children, by name)
+ARRAY_MAP = "array_map"  # {name: key of a numeric array}, each entry counting as a node
+CONFIG = "config"  # a JSON object of fewer than 4096 characters, when present
+
+# every array kind may carry this metadata (each writes the part it has)
+_ARRAY_FIELDS = {"exact_type": ANY, "dtype": LABEL, "device": LABEL, "requires_grad": LABEL, "shape": SHAPE,
+                 "key": ARRAY, "type": LABEL}
+KINDS: dict[str, dict[str, str]] = {
+    "tensor": _ARRAY_FIELDS,  # a torch.Tensor (exact type): dtype, device, requires_grad, shape
+    "ndarray": _ARRAY_FIELDS,  # a numpy array (exact type): dtype, shape
+    "numbers": _ARRAY_FIELDS,  # a long list or tuple of Python numbers (type: list or tuple)
+    "number": {"value": NUMBER, "type": ANY},  # int, float, numpy scalar (value as a float)
+    "bool": {"value": BOOL},
+    "none": {},
+    "str": {"value": ANY},  # cut to 1000 characters
+    "sequence": {"type": ANY, "items": NODES},  # a list or tuple
+    "record": {"type": ANY, "fields": NODE_MAP},  # a dataclass or a dict
+    "network": {"class": NAME, "config": CONFIG, "state": ARRAY_MAP},  # a torch.nn.Module: its state_dict
+    "unsupported": {"type": ANY},  # anything else: says what it was
+}
+ARRAY_KINDS = tuple(k for k, fields in KINDS.items() if fields.get("key") == ARRAY)
+NUMERIC = "biuf"  # the only array dtype kinds a frame may hold
+
+
+def node(kind: str, **fields) -> dict:
+    """A node of the result tree (the writer's one way to make one); fields in the order given."""
+    allowed = KINDS[kind]
+    for name in fields:
+        if name not in allowed:
+            raise ValueError(f"a {kind} node has no field {name!r}")
+    return {"kind": kind, **fields}
+
+
+def child_nodes(info: dict) -> dict:
+    """The children of a node by name (items "0", "1", ... or record fields); {} for a leaf."""
+    out: dict = {}
+    for name, what in KINDS.get(info.get("kind"), {}).items():
+        if what == NODES:
+            out.update((str(i), x) for i, x in enumerate(info.get(name) or []))
+        elif what == NODE_MAP:
+            out.update((str(k), v) for k, v in (info.get(name) or {}).items())
+    return out
+
+
+def is_str_map(d, values=(str,)) -> bool:
+    return isinstance(d, dict) and all(isinstance(k, str) and (v is None or isinstance(v, values))
+                                       for k, v in d.items())
+
+
+_MISSING = object()
+
+
+def tree_ok(node: dict, arrays: dict, max_nodes: int, max_depth: int = 12) -> bool:
+    """Whether an untrusted result tree is made of :data:`KINDS` only, with fields of the right types,
+    arrays that exist and are numeric, at most ``max_nodes`` nodes and ``max_depth`` levels."""
+    budget = [max_nodes]
+
+    def array(v) -> bool:
+        return isinstance(v, str) and v in arrays and arrays[v].dtype.kind in NUMERIC
+
+    def field_ok(what: str, v, depth: int) -> bool:
+        if what == ANY:
+            return True
+        if what == LABEL:
+            return v is _MISSING or isinstance(v, (str, bool))
+        if what == SHAPE:
+            return v is _MISSING or (isinstance(v, list) and all(isinstance(x, int) for x in v))
+        if what == NAME:
+            return v is _MISSING or isinstance(v, str)
+        if what == ARRAY:
+            return array(v)
+        if what == NUMBER:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+        if what == BOOL:
+            return isinstance(v, bool)
+        if what == NODES:
+            return isinstance(v, list) and all(check(x, depth + 1) for x in v)
+        if what == NODE_MAP:
+            return is_str_map(v, (dict,)) and all(check(x, depth + 1) for x in v.values())
+        if what == ARRAY_MAP:
+            budget[0] -= len(v) if isinstance(v, dict) else 0
+            return budget[0] >= 0 and is_str_map(v) and all(x in arrays and arrays[x].dtype.kind in NUMERIC
+                                                            for x in v.values())
+        if what == CONFIG:
+            v = {} if v is _MISSING else v
+            return isinstance(v, dict) and len(json.dumps(v)) < 4096
+        return False
+
+    def check(n, depth: int) -> bool:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > max_depth or not isinstance(n, dict) or not isinstance(n.get("kind"), str):
+            return False
+        fields = KINDS.get(n["kind"])
+        return fields is not None and all(field_ok(what, n.get(name, _MISSING), depth)
+                                          for name, what in fields.items())
+
+    return check(node, 0)
+
+
+# --------------------------------------------------------------------------
+# output paths: "" is the whole output, "1.returns" field ``returns`` of item 1
+# --------------------------------------------------------------------------
+def value_step(obj, part: str):
+    """One step down a Python value: an item of a list or tuple, a key of a dict, else an attribute."""
+    if isinstance(obj, (list, tuple)):
+        return obj[int(part)]
+    if isinstance(obj, dict):
+        return obj[part]
+    return getattr(obj, part)
+
+
+def walk(root, path: str, step=value_step):
+    """What the dotted ``path`` names in ``root``: the one walker of output paths.
+
+    By default ``root`` is a Python value (the child's output, a reference
+    output). The parent's parsed results (``client.Leaf``) pass a ``step`` of
+    their own: there a node's children sit in a dict, and a part that is not
+    there gives None instead of an error.
+    """
+    node = root
+    for part in path.split(".") if path else []:
+        node = step(node, part)
+    return node
