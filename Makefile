@@ -8,6 +8,7 @@ VENV        ?= .venv
 TORCH_SPEC  ?= torch==2.13.0
 SUBMISSION  ?= assignments
 DEVICE      ?= cpu
+IMPL        ?= assignments
 ARGS        ?=
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.rlkit-installed
@@ -78,17 +79,18 @@ student-kit: venv
 seeds: venv
 	$(PY) -m scripts.seeds $(ARGS)
 
+# the chapter's demos (demos/): IMPL=assignments (the default) runs your functions, IMPL=solutions the reference
 ppo: venv
-	$(PY) -m solutions.ppo_cartpole $(ARGS)
+	$(PY) -m demos.ppo_cartpole --impl $(IMPL) $(ARGS)
 
 gae: venv
-	$(PY) -m solutions.gae_visualizer $(ARGS)
+	$(PY) -m demos.gae_visualizer --impl $(IMPL) $(ARGS)
 
 curves: venv
 	$(PY) -m scripts.curves $(ARGS)
 
 rlhf: venv
-	$(PY) -m solutions.rlhf_pipeline $(ARGS)
+	$(PY) -m demos.rlhf_pipeline --impl $(IMPL) $(ARGS)
 
 # on a machine with an NVIDIA GPU (exit 3 at once elsewhere): grades, CPU/CUDA differences, training and
 # scripts on CUDA, into build/gpu-check/. ARGS=--install first installs the CUDA build of the pinned torch.

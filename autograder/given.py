@@ -13,8 +13,11 @@ regions stripped (the full kit). Either way the text holds no answer.
 
 :func:`given_module` imports a whole kit module on the trusted side (the toy
 RLHF pipeline that ex5's learning test drives with the student's functions):
-from ``autograder/stubs/`` in a student kit, from the generated stubs
-(``assignments/``) in the full kit; never from ``solutions/``.
+a demo from ``demos/`` (the only copy, in every kit; it imports no exercise
+module as long as its caller passes every exercise function, as the suite
+does through ``ops``), else the stub from ``autograder/stubs/`` in a student
+kit or from the generated stubs (``assignments/``) in the full kit; never
+from ``solutions/``.
 """
 from __future__ import annotations
 
@@ -41,6 +44,13 @@ def given_source(module: str) -> str | None:
 
 
 def given_module(module: str):
-    """The kit's answer-free copy of ``module`` as an imported module (its exercise functions are stubs)."""
+    """The kit's answer-free copy of ``module`` as an imported module.
+
+    A demo (``demos/<module>.py``) holds no exercise function: it calls only
+    those passed to it. Any other module comes from the stubs (its exercise
+    functions are stubs).
+    """
+    if (KIT_ROOT / "demos" / f"{module}.py").is_file():
+        return importlib.import_module(f"demos.{module}")
     package = "autograder.stubs" if (SHIPPED / "__init__.py").is_file() else "assignments"
     return importlib.import_module(f"{package}.{module}")

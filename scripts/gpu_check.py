@@ -34,7 +34,7 @@ one command that shows whether it works, on a machine with an NVIDIA GPU:
    once each with the learning tests' settings (seeds, budgets, evaluation
    seeds and thresholds are read from ``autograder/suites/``), on CUDA and, for
    comparison, on the CPU: env steps, wall time, greedy mean, threshold met.
-5. **Scripts**: ``python -m solutions.ppo_cartpole --device cuda`` and the
+5. **Scripts**: ``python -m demos.ppo_cartpole --impl solutions --device cuda`` and the
    kit side of ``python -m scripts.bench --sb3-seeds 0 --device cuda``, each
    beside the same run on the CPU (env steps/s, steps and seconds to 475).
 6. Writes ``report.json`` and ``report.md`` (plus every log and the files the
@@ -744,7 +744,7 @@ def first_at_least(rows: list[dict], key: str, threshold: float, time_key: str) 
 
 def run_ppo_script(device: str, out: Path, total_steps: int | None) -> dict:
     stem = out / f"ppo_cartpole_{device.replace(':', '')}"
-    cmd = [sys.executable, "-m", "solutions.ppo_cartpole", "--device", device, "--out", str(stem)]
+    cmd = [sys.executable, "-m", "demos.ppo_cartpole", "--impl", "solutions", "--device", device, "--out", str(stem)]
     if total_steps:
         cmd += ["--total-steps", str(total_steps)]
     rc, seconds, tail = run_logged(cmd, out / "logs" / f"ppo_cartpole_{device.replace(':', '')}.txt", timeout=900)

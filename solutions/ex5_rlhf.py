@@ -23,7 +23,7 @@ This file holds the four small functions that turn that sentence into code:
 ``token_advantages``
     Per-token GAE (from ex3) with ``gamma = 1`` on those rewards.
 
-``solutions/rlhf_pipeline.py`` uses them to run the whole loop (reference
+``demos/rlhf_pipeline.py`` uses them to run the whole loop (reference
 policy, reward model, PPO with actor, critic, reward model and frozen
 reference) on a toy language in about a minute on a laptop CPU:
 ``make rlhf``.
@@ -276,14 +276,15 @@ def run_toy_rlhf(beta: float, seed: int = 0, updates: int | None = None, device:
     Trains a small reference policy and reward model on the kit's toy language,
     then runs PPO on the KL-penalised reward for ``updates`` updates (a small
     default that runs in a few seconds on a CPU). See
-    ``rlhf_pipeline.run_toy_rlhf`` for the keys of the returned dict (plain
-    Python numbers: the final and the reference reward-model score, the mean
-    KL to the reference, ...). Needs ``rlhf_pipeline.py`` (and ``ex3``/``ex4``)
-    next to this file.
+    ``demos.rlhf_pipeline.run_toy_rlhf`` for the keys of the returned dict
+    (plain Python numbers: the final and the reference reward-model score, the
+    mean KL to the reference, ...). Needs the kit's ``demos/`` package (and
+    ``ex3``/``ex4`` next to this file).
     """
     import sys
 
-    # Imported here, not at the top: the pipeline itself imports this module.
-    from .rlhf_pipeline import run_toy_rlhf as _run
+    # Imported here, not at the top: the pipeline is the kit's demo, not part of the exercise
+    # (it imports no exercise module: every function it calls comes from this one).
+    from demos.rlhf_pipeline import run_toy_rlhf as _run
 
     return _run(beta, seed=seed, updates=updates, device=device, ops=sys.modules[__name__])

@@ -22,10 +22,10 @@ def _restore_torch_threads():
 
 
 def test_gae_visualizer_writes_its_plots(tmp_path, capsys):
-    from solutions import gae_visualizer
+    from demos import gae_visualizer
 
-    rc = gae_visualizer.main(["--episodes", "12", "--fit-steps", "20", "--states", "3", "--rollouts", "6",
-                              "--truth-rollouts", "6", "--horizon", "60", "--out-dir", str(tmp_path)])
+    rc = gae_visualizer.main(["--impl", "solutions", "--episodes", "12", "--fit-steps", "20", "--states", "3",
+                              "--rollouts", "6", "--truth-rollouts", "6", "--horizon", "60", "--out-dir", str(tmp_path)])
     assert rc == 0
     for name in ("gae_td_errors.png", "gae_advantages.png", "gae_bias_variance.png"):
         assert (tmp_path / name).stat().st_size > 10_000, name
@@ -40,11 +40,11 @@ def test_gae_visualizer_writes_its_plots(tmp_path, capsys):
 
 
 def test_ppo_cartpole_writes_png_and_json(tmp_path, capsys):
-    from solutions import ppo_cartpole
+    from demos import ppo_cartpole
 
     out = tmp_path / "ppo"
-    rc = ppo_cartpole.main(["--total-steps", "2048", "--eval-episodes", "2", "--final-episodes", "3",
-                            "--out", str(out)])
+    rc = ppo_cartpole.main(["--impl", "solutions", "--total-steps", "2048", "--eval-episodes", "2",
+                            "--final-episodes", "3", "--out", str(out)])
     assert rc == 0
     assert out.with_suffix(".png").stat().st_size > 10_000
     log = json.loads(out.with_suffix(".json").read_text())
@@ -54,6 +54,52 @@ def test_ppo_cartpole_writes_png_and_json(tmp_path, capsys):
     assert len(log["final_eval"]["returns"]) == 3
     text = capsys.readouterr().out
     assert "approx_kl" in text and "final greedy evaluation" in text
+
+
+DEMOS = ("ppo_cartpole", "gae_visualizer", "rlhf_pipeline")
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_each_demo_has_one_copy_and_picks_the_implementation_with_impl(name, capsys):
+    """demos/ holds the only copy; --impl (default assignments) picks the exercise functions."""
+    import importlib
+
+    assert not (ROOT / "solutions" / f"{name}.py").exists() and not (ROOT / "assignments" / f"{name}.py").exists()
+    demo = importlib.import_module(f"demos.{name}")
+    assert "--impl" in demo.__doc__
+    with pytest.raises(SystemExit) as exit_:
+        demo.main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "--impl {assignments,solutions}" in text and "assignments (yours, the default)" in text
+
+
+def test_demos_pick_the_exercise_module_of_the_named_implementation():
+    import demos
+    from assignments import ex4_ppo as stub
+    from solutions import ex4_ppo as ref
+
+    assert demos.impl_from_argv([]) == "assignments"
+    assert demos.impl_from_argv(["--seed", "3", "--impl", "solutions"]) == "solutions"
+    assert demos.exercise("assignments", "ex4_ppo") is stub and demos.exercise("solutions", "ex4_ppo") is ref
+    with pytest.raises(ValueError):
+        demos.exercise("autograder", "ex4_ppo")
+
+
+def test_the_rlhf_pipeline_imports_no_exercise_module_and_calls_only_the_ops_it_is_given():
+    """ex5's hidden test drives it with every function in ops: nothing of assignments/ or solutions/ loads."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from demos import rlhf_pipeline as rp; from types import SimpleNamespace as NS\n"
+            "ops = rp._resolve_ops(NS(**{n: print for n in rp.OPS}), None)\n"
+            "assert all(getattr(ops, n) is print for n in rp.OPS)\n"
+            "try:\n    rp._resolve_ops(NS(kl_penalty=print), None)\nexcept TypeError: pass\n"
+            "else:\n    raise SystemExit('a partial ops without impl was accepted')\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('assignments', 'solutions'))\n"
+            "assert not loaded, loaded\n"
+            "assert rp.default_ops('solutions').ppo_policy_loss.__module__ == 'solutions.ex4_ppo'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 # ------------------------------------------------------------------ the benchmark's protocol
@@ -145,8 +191,9 @@ def test_kit_override_parsing():
 
 def test_scripts_are_wired_into_the_makefile():
     makefile = (ROOT / "Makefile").read_text()
-    for target, module in (("ppo", "solutions.ppo_cartpole"), ("gae", "solutions.gae_visualizer"),
-                           ("curves", "scripts.curves"), ("seeds", "scripts.seeds"), ("bench", "scripts.bench"),
+    for target, module in (("ppo", "demos.ppo_cartpole"), ("gae", "demos.gae_visualizer"),
+                           ("rlhf", "demos.rlhf_pipeline"), ("curves", "scripts.curves"), ("seeds", "scripts.seeds"),
+                           ("bench", "scripts.bench"),
                            ("grade-bench", "scripts.grade_bench")):
         assert f"\n{target}:" in makefile and f"-m {module}" in makefile, target
 

@@ -6,6 +6,7 @@ The zip holds, at its root, ``setup.sh`` and ``run_autograder`` (from
 ``tools/gradescope/``) and the parts of the kit the grader needs:
 ``autograder/`` (core and hidden suites), ``solutions/`` (the reference: the
 trusted parent computes the expected outputs from it), ``common/``,
+``demos/`` (ex5's learning test drives the toy RLHF pipeline),
 ``requirements.txt`` (trimmed to what grading imports) and ``pyproject.toml``.
 
 It is an instructor artefact: it contains the hidden suites and the reference
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "tools" / "gradescope"
-PACKAGES = ("autograder", "solutions", "common")
+PACKAGES = ("autograder", "solutions", "common", "demos")
 FILES = ("requirements.txt", "pyproject.toml")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".orig", ".rej", ".swp")

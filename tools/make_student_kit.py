@@ -3,7 +3,8 @@
     python -m tools.make_student_kit [--out build/student-kit] [--allow-dirty]
 
 The kit holds the stubs (``assignments/``, the files the student edits),
-``common/``, the grader (core and suites, without ``autograder/answers/``),
+``common/``, the chapter's demos (``demos/``: they run the student's
+functions), the grader (core and suites, without ``autograder/answers/``),
 the recorded answers (``autograder/recorded/``, replayed by the answer seam),
 the kit's own answer-free copy of the given code (``autograder/stubs/``), a
 Makefile whose ``make grade`` sets up ``.venv`` on a fresh machine, a
@@ -111,6 +112,8 @@ def build(out: Path, root: Path = ROOT, allow_dirty: bool = False, zip_path: Pat
         _copy(src, out / "autograder" / "stubs" / src.name)  # the kit's pristine copy (given code)
     for src in sorted((root / "common").glob("*.py")):
         _copy(src, out / "common" / src.name)
+    for src in sorted((root / "demos").glob("*.py")):
+        _copy(src, out / "demos" / src.name)
     for src, rel in _grader_files(root):
         _copy(src, out / rel)
     _copy(root / "tools" / "torch_index.py", out / "scripts" / "torch_index.py")
@@ -160,7 +163,8 @@ def solution_lines(root: Path = ROOT) -> set[str]:
              for region in solution_regions(path.read_text()) for line in region
              if len(line.strip()) >= 12 and not line.strip().startswith("# TODO")}
     # a line the stubs print anyway (given code such as `loss.backward()`) tells nothing
-    public = {line.strip() for path in (root / "assignments").glob("*.py") for line in path.read_text().splitlines()}
+    public = {line.strip() for folder in ("assignments", "demos") for path in (root / folder).glob("*.py")
+              for line in path.read_text().splitlines()}
     return lines - public
 
 

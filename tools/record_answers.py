@@ -67,11 +67,11 @@ def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
 
     import torch
 
-    from solutions import rlhf_pipeline as rp
+    from demos import rlhf_pipeline as rp
 
     cfg = replace(rp.RLHFConfig(), **rp.FAST_CONFIG, seed=seed)
     with rp._threads():
-        stages = rp.prepare(cfg, torch.device("cpu"), rp._resolve_ops(None))
+        stages = rp.prepare(cfg, torch.device("cpu"), rp.default_ops("solutions"))
     path = out / RLHF_STAGES
     rp.save_stages(stages, path, seed)
     return path
@@ -79,7 +79,7 @@ def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
 
 # What the recorded answers depend on: change any of these and the data must be recorded again
 # (`make student-kit` refuses to build while the manifest disagrees; tests/test_student_kit.py checks it).
-SOURCES = ("solutions/ex*.py", "solutions/rlhf_pipeline.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
+SOURCES = ("solutions/ex*.py", "demos/rlhf_pipeline.py", "autograder/answers/*.py", "autograder/suites/test_*.py", "common/*.py",
            "autograder/oracle.py", "autograder/seeds.py", "autograder/harness.py", "autograder/checks.py",
            "autograder/client.py", "autograder/exercises.py")
 MANIFEST = "MANIFEST.json"

@@ -1,6 +1,13 @@
 """Toy RLHF, end to end, in about a minute on a laptop CPU.
 
-Run it with ``make rlhf`` (or ``python -m solutions.rlhf_pipeline --help``).
+Run it with ``make rlhf`` (or ``python -m demos.rlhf_pipeline --help``).
+
+``--impl`` picks whose exercise functions run the pipeline (``kl_penalty``,
+``rlhf_rewards``, ``preference_loss``, ``token_advantages`` from ex5 and
+``ppo_policy_loss`` from ex4): ``assignments`` (the default) runs yours,
+``--impl solutions`` the reference (``make rlhf IMPL=solutions``). The code
+below receives them as ``ops`` (see :func:`default_ops`); importing this
+module imports no exercise module.
 
 The point of this script is to make the last section of the chapter
 concrete: a language model is a policy over tokens, a reward model trained on
@@ -49,7 +56,10 @@ labeller's score over updates, one line per beta), ``plots/rlhf.json`` (the
 numbers) and, on the terminal, sample responses before and after training and
 a table per beta.
 
-``run_toy_rlhf`` is a fast (a few seconds) version for automated checks.
+``run_toy_rlhf`` is a fast (a few seconds) version for automated checks: ex5's
+hidden learning test passes every exercise function in ``ops`` (the grader
+never lets this module import an implementation), and ex5's own
+``run_toy_rlhf`` passes that module.
 """
 
 from __future__ import annotations
@@ -71,8 +81,7 @@ from tqdm.auto import tqdm
 
 from common.device import get_device
 
-from . import ex5_rlhf
-from .ex4_ppo import ppo_policy_loss
+from demos import DEFAULT_IMPL, add_impl_argument, exercise
 
 # ---------------------------------------------------------------------------
 # Stage 1: the toy language (corpus, prompts, the labeller's hidden rule)
@@ -385,24 +394,35 @@ class RLHFConfig:
 # ---------------------------------------------------------------------------
 
 
-def default_ops():
-    """The exercise functions the pipeline calls (the student's, in ``assignments/``)."""
+OPS = ("kl_penalty", "rlhf_rewards", "preference_loss", "token_advantages", "ppo_policy_loss")
+"""The exercise functions the pipeline calls."""
+
+
+def default_ops(impl: str = DEFAULT_IMPL) -> SimpleNamespace:
+    """The exercise functions of ``impl``: ``"assignments"`` (the student's) or ``"solutions"``."""
+    ex5, ex4 = exercise(impl, "ex5_rlhf"), exercise(impl, "ex4_ppo")
     return SimpleNamespace(
-        kl_penalty=ex5_rlhf.kl_penalty,
-        rlhf_rewards=ex5_rlhf.rlhf_rewards,
-        preference_loss=ex5_rlhf.preference_loss,
-        token_advantages=ex5_rlhf.token_advantages,
-        ppo_policy_loss=ppo_policy_loss,
+        kl_penalty=ex5.kl_penalty,
+        rlhf_rewards=ex5.rlhf_rewards,
+        preference_loss=ex5.preference_loss,
+        token_advantages=ex5.token_advantages,
+        ppo_policy_loss=ex4.ppo_policy_loss,
     )
 
 
-def _resolve_ops(ops) -> SimpleNamespace:
-    """Fill whatever ``ops`` does not provide with the defaults."""
-    base = default_ops()
-    if ops is not None:
-        for name in vars(base):
-            if hasattr(ops, name):
-                setattr(base, name, getattr(ops, name))
+def _resolve_ops(ops, impl: str | None) -> SimpleNamespace:
+    """``ops``'s functions, and ``impl``'s for those it does not provide.
+
+    ``impl=None``: ``ops`` must provide every one of :data:`OPS` (no
+    implementation is imported).
+    """
+    given = {name: getattr(ops, name) for name in OPS if hasattr(ops, name)}
+    missing = [name for name in OPS if name not in given]
+    if missing and impl is None:
+        raise TypeError(f"ops lacks {', '.join(missing)} and no impl was named to take them from")
+    base = default_ops(impl) if missing else SimpleNamespace()
+    for name, fn in given.items():
+        setattr(base, name, fn)
     return base
 
 
@@ -764,6 +784,7 @@ def run_toy_rlhf(
     device: str = "cpu",
     ops=None,
     stages: dict | None = None,
+    impl: str | None = None,
     **overrides,
 ) -> dict:
     """A fast toy RLHF run for one beta; returns plain Python numbers.
@@ -778,10 +799,12 @@ def run_toy_rlhf(
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         ops: an object (e.g. a module) whose ``kl_penalty``, ``rlhf_rewards``,
             ``preference_loss``, ``token_advantages`` and ``ppo_policy_loss``
-            replace the defaults (this package's ``ex5_rlhf``/``ex4_ppo``);
-            missing attributes fall back to the defaults.
+            the run calls (ex5's ``run_toy_rlhf`` passes its own module).
         stages: a reference policy and reward model to start from (from
             :func:`load_stages`); by default they are trained here.
+        impl: ``"assignments"`` or ``"solutions"``: where the functions
+            ``ops`` lacks come from; ``None`` (the default): ``ops`` must
+            have them all.
         **overrides: any other ``RLHFConfig`` field.
 
     Returns:
@@ -798,7 +821,7 @@ def run_toy_rlhf(
     cfg = replace(RLHFConfig(), **{**FAST_CONFIG, **overrides})
     cfg = replace(cfg, seed=int(seed), device=str(device), ppo_updates=int(updates or 60))
     dev = get_device(cfg.device)
-    ops = _resolve_ops(ops)
+    ops = _resolve_ops(ops, impl)
     with _threads():
         stages = stages if stages is not None else prepare(cfg, dev, ops)
         _, hist = train_ppo(stages["ref"], stages["rm"], float(beta), cfg, dev, ops)
@@ -839,11 +862,14 @@ class _threads:
         torch.set_num_threads(self.saved)
 
 
-def run(cfg: RLHFConfig, ops=None) -> dict:
-    """The full demonstration: every stage, every beta, printout, plot and JSON."""
+def run(cfg: RLHFConfig, ops=None, impl: str = DEFAULT_IMPL) -> dict:
+    """The full demonstration: every stage, every beta, printout, plot and JSON.
+
+    The exercise functions are ``ops``'s, and ``impl``'s for those it lacks.
+    """
     t0 = time.time()
     dev = get_device(cfg.device)
-    ops = _resolve_ops(ops)
+    ops = _resolve_ops(ops, impl)
     show_bar = sys.stderr.isatty() if cfg.progress is None else cfg.progress
 
     print(f"toy RLHF on {dev}, seed {cfg.seed}, vocabulary of {len(VOCAB)} tokens")
@@ -906,6 +932,7 @@ def run(cfg: RLHFConfig, ops=None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_impl_argument(parser)
     parser.add_argument("--seed", type=int, default=RLHFConfig.seed, help="seeds data, networks and samples")
     parser.add_argument("--device", default=RLHFConfig.device, help="cpu, cuda or auto")
     parser.add_argument("--updates", type=int, default=RLHFConfig.ppo_updates, help="PPO updates per beta")
@@ -921,7 +948,7 @@ def main(argv: list[str] | None = None) -> dict:
         betas=tuple(args.betas),
         out_dir=args.out_dir,
     )
-    return run(cfg)
+    return run(cfg, impl=args.impl)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """GAE on CartPole, made visible: the chapter's ``gae_visualizer.py``.
 
-Run it with ``make gae`` or ``python -m solutions.gae_visualizer --help``
+Run it with ``make gae`` or ``python -m demos.gae_visualizer --help``
 (about ten seconds on one CPU core).
 
 Generalized Advantage Estimation mixes the one-step TD errors of a critic,
@@ -15,8 +15,9 @@ barely *varies*. With lambda = 1 the critic's guesses cancel out of the sum
 and A_t = G_t - V(s_t), the Monte Carlo return minus a baseline: unbiased,
 but carrying the randomness of every later step. This script shows both
 effects with the functions of exercises 1 and 3 (``discounted_returns``,
-``value_loss``, ``td_errors``, ``compute_gae``); in ``assignments/`` it runs
-yours.
+``value_loss``, ``td_errors``, ``compute_gae``). ``--impl`` picks whose:
+``assignments`` (the default) runs yours, ``--impl solutions`` the reference
+(``make gae IMPL=solutions``); they reach the code below as ``ops``.
 
 The steps:
 
@@ -66,6 +67,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -75,15 +77,22 @@ from common.envs import make_vec_env
 from common.networks import ValueNet
 from common.plotting import plt, save_figure
 
-from .ex1_values import discounted_returns
-from .ex3_baseline import compute_gae, td_errors, value_loss
+from demos import add_impl_argument, exercise
 
 ENV_ID = "CartPole-v1"
 LAMBDAS = (0.0, 0.5, 0.9, 0.95, 1.0)  # the values of the advantage plot
 
 
+def exercise_functions(impl: str) -> SimpleNamespace:
+    """The four exercise functions this script runs, from ``assignments`` or ``solutions``."""
+    ex1, ex3 = exercise(impl, "ex1_values"), exercise(impl, "ex3_baseline")
+    return SimpleNamespace(discounted_returns=ex1.discounted_returns, value_loss=ex3.value_loss,
+                           td_errors=ex3.td_errors, compute_gae=ex3.compute_gae)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Visualise TD errors, GAE and its bias-variance trade-off on CartPole.")
+    add_impl_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     p.add_argument("--gamma", type=float, default=0.99, help="discount (default 0.99)")
     p.add_argument("--episodes", type=int, default=200, help="recorded episodes to fit the critic on (default 200)")
@@ -153,11 +162,11 @@ def record_episodes(policy: nn.Module, n: int, seed: int, gen: torch.Generator) 
     return episodes
 
 
-def mc_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
+def mc_returns(rewards: torch.Tensor, gamma: float, ops) -> torch.Tensor:
     """Discounted returns of one complete episode (it ends at its last step)."""
     dones = torch.zeros_like(rewards)
     dones[-1] = 1.0
-    return discounted_returns(rewards, dones, gamma)
+    return ops.discounted_returns(rewards, dones, gamma)
 
 
 class Critic(nn.Module):
@@ -172,7 +181,7 @@ class Critic(nn.Module):
         return self.scale * self.net(obs)
 
 
-def fit_critic(episodes: list[dict], gamma: float, steps: int, gen: torch.Generator,
+def fit_critic(episodes: list[dict], gamma: float, steps: int, gen: torch.Generator, ops,
                batch: int = 256) -> tuple[Critic, float]:
     """Regress V(s_t) on the Monte Carlo returns G_t with ``value_loss`` (Adam on random minibatches).
 
@@ -180,17 +189,17 @@ def fit_critic(episodes: list[dict], gamma: float, steps: int, gen: torch.Genera
     error can not reach 0: G_t is one random outcome, V(s_t) can only learn its mean.
     """
     obs = torch.cat([e["obs"] for e in episodes])
-    targets = torch.cat([mc_returns(e["rewards"], gamma) for e in episodes])
+    targets = torch.cat([mc_returns(e["rewards"], gamma, ops) for e in episodes])
     critic = Critic(scale=float(targets.abs().max()))
     opt = torch.optim.Adam(critic.parameters(), lr=3e-3)
     for _ in range(steps):
         idx = torch.randint(len(obs), (batch,), generator=gen)
-        loss = value_loss(critic(obs[idx]), targets[idx])
+        loss = ops.value_loss(critic(obs[idx]), targets[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return critic, value_loss(critic(obs), targets).item()
+        return critic, ops.value_loss(critic(obs), targets).item()
 
 
 # ---------------------------------------------------------------------------
@@ -199,17 +208,17 @@ def fit_critic(episodes: list[dict], gamma: float, steps: int, gen: torch.Genera
 
 
 @torch.no_grad()
-def trajectory_estimates(episode: dict, critic: Critic, gamma: float) -> dict:
+def trajectory_estimates(episode: dict, critic: Critic, gamma: float, ops) -> dict:
     """V, G, delta and A^lambda (for each of LAMBDAS) along one complete episode."""
     rewards = episode["rewards"]
     values = critic(episode["obs"])  # V(s_t), [T]
     next_values = torch.cat([values[1:], values.new_zeros(1)])  # V(s_{t+1}); unused at the end
     dones = torch.zeros_like(rewards)
     dones[-1] = 1.0  # the pole fell (or the episode hit its limit) at the last step
-    deltas = td_errors(rewards, values, next_values, dones, gamma)
+    deltas = ops.td_errors(rewards, values, next_values, dones, gamma)
     last_value = values.new_zeros(())
-    adv = {lam: compute_gae(rewards, values, dones, last_value, gamma, lam)[0] for lam in LAMBDAS}
-    return {"V": values, "G": mc_returns(rewards, gamma), "delta": deltas, "A": adv}
+    adv = {lam: ops.compute_gae(rewards, values, dones, last_value, gamma, lam)[0] for lam in LAMBDAS}
+    return {"V": values, "G": mc_returns(rewards, gamma, ops), "delta": deltas, "A": adv}
 
 
 def plot_td_errors(est: dict, path: Path) -> Path:
@@ -309,7 +318,7 @@ def branch(policy, critic, states: np.ndarray, rollouts: int, truth_rollouts: in
 
 
 def bias_variance(data: dict, lambdas: np.ndarray, gamma: float, K: int, rollouts: int, truth_rollouts: int,
-                  batch: int) -> list[dict]:
+                  batch: int, ops) -> list[dict]:
     """Per lambda, averaged over the K branch states: variance, bias^2 and MSE of the estimate A_0.
 
     The bias is measured with finite samples: (mean of A_0 - truth)^2 also holds
@@ -319,7 +328,7 @@ def bias_variance(data: dict, lambdas: np.ndarray, gamma: float, K: int, rollout
     target = data["truth"] - data["V0"]  # what A_0 should average to: V^pi(s) - V(s)
     rows = []
     for lam in lambdas:
-        adv, _ = compute_gae(data["rewards"], data["values"], data["dones"], data["last_value"], gamma, float(lam))
+        adv, _ = ops.compute_gae(data["rewards"], data["values"], data["dones"], data["last_value"], gamma, float(lam))
         a0 = adv[0].numpy().reshape(K, rollouts)  # the estimate at each branch state, one per continuation
         var = a0.var(axis=1, ddof=1)
         raw = (a0.mean(axis=1) - target) ** 2
@@ -364,6 +373,7 @@ def plot_bias_variance(rows: list[dict], batch: int, path: Path) -> Path:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    ops = exercise_functions(args.impl)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -374,14 +384,14 @@ def main(argv=None) -> int:
     policy = ShakyController()
     episodes = record_episodes(policy, args.episodes, seed=args.seed, gen=gen)
     lengths = [len(e["rewards"]) for e in episodes]
-    critic, critic_mse = fit_critic(episodes, args.gamma, args.fit_steps, gen)
+    critic, critic_mse = fit_critic(episodes, args.gamma, args.fit_steps, gen, ops)
     print(f"recorded {len(episodes)} episodes (length: mean {np.mean(lengths):.0f}, min {min(lengths)}, "
           f"max {max(lengths)}); critic fitted to their returns (MSE {critic_mse:.1f})")
 
     # 3. one fresh trajectory (the critic has not seen it), of about median length
     fresh = record_episodes(policy, 9, seed=args.seed + 1, gen=gen)
     episode = sorted(fresh, key=lambda e: len(e["rewards"]))[len(fresh) // 2]
-    est = trajectory_estimates(episode, critic, args.gamma)
+    est = trajectory_estimates(episode, critic, args.gamma, ops)
     paths = [plot_td_errors(est, out / "gae_td_errors.png"),
              plot_advantages(est, args.gamma, out / "gae_advantages.png")]
     print(f"one episode of {len(episode['rewards'])} steps: sum_t gamma^t delta_t = "
@@ -395,7 +405,7 @@ def main(argv=None) -> int:
     data = branch(policy, critic, states, args.rollouts, args.truth_rollouts, args.horizon, args.gamma,
                   seed=args.seed + 2, gen=gen)
     lambdas = np.unique(np.concatenate([np.round(np.linspace(0, 1, 21), 2), LAMBDAS]))
-    rows = bias_variance(data, lambdas, args.gamma, args.states, args.rollouts, args.truth_rollouts, args.batch)
+    rows = bias_variance(data, lambdas, args.gamma, args.states, args.rollouts, args.truth_rollouts, args.batch, ops)
     paths.append(plot_bias_variance(rows, args.batch, out / "gae_bias_variance.png"))
 
     print(f"\nbias and variance of A_0 over {args.states} states x {args.rollouts} continuations "

@@ -1,10 +1,12 @@
 """PPO on CartPole-v1: the chapter's ``ppo_cartpole.py``.
 
-Run it with ``make ppo`` or ``python -m solutions.ppo_cartpole --help``.
+Run it with ``make ppo`` or ``python -m demos.ppo_cartpole --help``.
 
-This script drives ``train_ppo`` from exercise 4 (in ``assignments/`` it runs
-*your* version, built on your ``compute_gae`` and ``ppo_policy_loss``) and
-shows what a PPO run looks like from the inside. It reads top to bottom:
+This script drives ``train_ppo`` from exercise 4 and shows what a PPO run
+looks like from the inside. ``--impl`` picks whose ``train_ppo``:
+``assignments`` (the default) runs *your* version, built on your
+``compute_gae`` and ``ppo_policy_loss``; ``--impl solutions`` runs the
+reference (``make ppo IMPL=solutions``). It reads top to bottom:
 
 1. **Train.** ``train_ppo`` alternates a rollout of ``num_envs`` CartPoles for
    ``num_steps`` steps with a few epochs of clipped-objective updates over
@@ -58,17 +60,20 @@ import torch
 from common.plotting import plt, save_figure
 from common.rollout import evaluate_policy
 
-from .ex4_ppo import PPOConfig, train_ppo
+from demos import add_impl_argument, exercise, impl_from_argv
 
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0  # CartPole-v1's reward threshold
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    # --impl first: the default of --total-steps is that implementation's PPOConfig.total_steps
+    total_steps = exercise(impl_from_argv(argv), "ex4_ppo").PPOConfig.total_steps
     p = argparse.ArgumentParser(description="Train PPO on CartPole-v1 and plot the run.")
+    add_impl_argument(p)
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--total-steps", type=int, default=PPOConfig.total_steps,
-                   help=f"environment steps (default {PPOConfig.total_steps})")
+    p.add_argument("--total-steps", type=int, default=total_steps,
+                   help=f"environment steps (default {total_steps})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: these networks are too small to gain from more)")
@@ -214,11 +219,12 @@ def plot_run(rows: list[dict], title: str, path: Path, reward_scale: float = 1.0
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    ex4 = exercise(args.impl, "ex4_ppo")  # train_ppo and PPOConfig: yours or the reference
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     png, js = out.with_suffix(".png"), out.with_suffix(".json")
 
-    config = PPOConfig(total_steps=args.total_steps)
+    config = ex4.PPOConfig(total_steps=args.total_steps)
     if args.no_early_stop:
         config.target_return = None
     print(f"PPO on {ENV_ID}: {args.total_steps} steps, seed {args.seed}, device {args.device}, "
@@ -229,7 +235,7 @@ def main(argv=None) -> int:
 
     monitor = Monitor(args.eval_episodes, args.seed)
     monitor.start()
-    result = train_ppo(ENV_ID, seed=args.seed, device=args.device, progress=sys.stdout.isatty(),
+    result = ex4.train_ppo(ENV_ID, seed=args.seed, device=args.device, progress=sys.stdout.isatty(),
                        config=config, callback=monitor)
     # train_ppo's callback only receives (steps, policy), so the statistics of
     # each update are read from the returned log and printed afterwards.
