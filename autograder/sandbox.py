@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import subprocess
@@ -395,27 +394,11 @@ class Sandbox:
         return prefix
 
     # --------------------------------------------------------------- protocol
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks = []
-        while n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self.from_child], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(self.from_child, min(n, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
     def _read_frame(self, deadline: float) -> bytes:
-        (n,) = wire.HDR.unpack(self._read_exact(wire.HDR.size, deadline))
+        (n,) = wire.HDR.unpack(wire.read_exact(self.from_child, wire.HDR.size, deadline))
         if n > MAX_FRAME_BYTES:  # more than any answer needs: never read, never parsed
             raise EOFError
-        return self._read_exact(n, deadline)
+        return wire.read_exact(self.from_child, n, deadline)
 
     def restart(self, tries: int = 3) -> None:
         """(Re)start the zygote; a start can fail on an overloaded machine, so retry."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import struct
+import time
 import traceback
 
 # --------------------------------------------------------------------------
@@ -63,9 +65,18 @@ MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
 MAX_RESULT_BYTES = 256 << 20  # per request; the child checks it, the zygote enforces it too, on the raw bytes
 
 
-def read_exact(fd: int, n: int) -> bytes:
+def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
+    """Exactly ``n`` bytes from ``fd``, or EOFError; with a ``deadline`` (``time.monotonic()``),
+    TimeoutError once it has passed."""
     chunks = []
     while n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
             raise EOFError

@@ -130,23 +130,6 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     return HDR.pack(len(body) + len(summary)) + body + summary
 
 
-def _read_until(fd: int, n: int, deadline: float) -> bytes:
-    """Exactly ``n`` bytes from ``fd`` by ``deadline`` (TimeoutError), or EOFError."""
-    chunks = []
-    while n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-        if ready:
-            chunk = os.read(fd, min(n, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-    return b"".join(chunks)
-
-
 def _write_until(fd: int, data: bytes, deadline: float) -> None:
     """All of ``data`` to the non-blocking ``fd`` by ``deadline`` (TimeoutError: the reader stopped reading)."""
     view = memoryview(data)
@@ -194,13 +177,13 @@ def run_session(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> bytes:
             deadline = min(ends, time.monotonic() + float(request.get("timeout", 10)))
             try:
                 _write_until(req_w, HDR.pack(n) + data, deadline)
-                (m,) = HDR.unpack(_read_until(r, HDR.size, deadline))
+                (m,) = HDR.unpack(read_exact(r, HDR.size, deadline))
                 if m > MAX_RESULT_BYTES + (8 << 20):  # the child bypassed its own check
                     summary = _reap(pid, r, log, False)
                     body = _too_large_frames(request) + summary
                     write_all(out_fd, HDR.pack(len(body)) + body)
                     continue
-                body = whole_frames(_read_until(r, m, deadline))
+                body = whole_frames(read_exact(r, m, deadline))
                 write_all(out_fd, HDR.pack(len(body)) + body)
                 continue
             except (TimeoutError, EOFError) as exc:
