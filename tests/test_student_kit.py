@@ -65,7 +65,9 @@ def test_the_kit_holds_what_a_student_needs_and_nothing_else(kit):
         assert (kit / f).is_file(), f
     for d in kit_tool.FORBIDDEN_DIRS:
         assert not (kit / d).exists(), d
-    assert sorted(p.stem for p in (kit / "autograder" / "recorded").glob("*.npz")) == ORDER
+    # one file of recorded answers per exercise, and the toy RLHF's saved stages 2-3 (ex5's learning test)
+    assert sorted(p.stem for p in (kit / "autograder" / "recorded").glob("*.npz")) == sorted(ORDER + ["rlhf_stages"])
+    assert (kit / "demos" / "rlhf_pipeline.py").is_file()  # the pipeline ex5's learning test drives
     manifest = json.loads((kit / "KIT.json").read_text())
     assert f"numpy=={manifest['numpy']}" in (kit / "requirements.txt").read_text()
     with zipfile.ZipFile(kit.with_suffix(".zip")) as z:
@@ -118,7 +120,7 @@ def test_the_kit_is_not_built_from_a_dirty_or_stale_tree(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     # the clone holds the last commit; bring the work tree's versions of the files this check reads
-    for rel in ["solutions", "assignments", "autograder", "common", "tools"]:
+    for rel in ["solutions", "assignments", "autograder", "common", "tools", "demos"]:
         shutil.rmtree(clone / rel)
         shutil.copytree(ROOT / rel, clone / rel, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["git", "add", "-A"], cwd=clone, check=True)

@@ -265,7 +265,10 @@ def available_exercises() -> list[str]:
 
 
 def _imports_relatively(node: ast.AST) -> bool:
-    return any(isinstance(n, ast.ImportFrom) and n.level > 0 for n in ast.walk(node))
+    """Imports a sibling module (``from .ex3_baseline import ...``) or a demo (``from demos...``):
+    code a notebook cannot hold, so it is not put in one."""
+    return any(isinstance(n, ast.ImportFrom) and (n.level > 0 or (n.module or "").split(".")[0] == "demos")
+               for n in ast.walk(node))
 
 
 def _test_uses(exercise: str, names: set[str]) -> dict[str, set[str]]:
