@@ -237,10 +237,10 @@ class Submission:
         self.timed_out: set[tuple[str, str]] = set()
 
     def with_kit_modules(self, modules: dict) -> "Submission":
-        """A second submission on the same files, whose sandbox also holds the kit's ``modules``
-        (trusted suite drivers: ``{name: source}``). Same copy rules, same limits."""
-        return Submission(self.path, device=self.device, strict=self.strict, module=self.sandbox.module,
-                          kit_modules=modules, allow_weak=self.allow_weak)
+        """This submission, its sandbox's kit part now also holding the kit's ``modules`` (trusted
+        suite drivers: ``{name: source}``; see :meth:`Sandbox.add_kit_modules`)."""
+        self.sandbox.add_kit_modules(modules)
+        return self
 
     def has_module(self, module: str) -> bool:
         return (self.path / f"{module}.py").is_file()

@@ -205,3 +205,39 @@ def rebuild_network(leaf, what: str, label: str = "the trained policy") -> torch
         if not torch.isfinite(p).all():
             raise CheckFailed(f"{what}(): {label} has non-finite weights")
     return net.eval()
+
+
+# ------------------------------------------------------------------ learning tests
+def episode_returns(res, what: str) -> list[float]:
+    """The learning curve a training function returned (``TrainResult.episode_returns``) as floats."""
+    leaf = checks.output_leaf(res, what, "episode_returns", "TrainResult.episode_returns")
+    if leaf.kind == "numbers":
+        return [float(x) for x in leaf.array]
+    if leaf.kind == "sequence":
+        vals = []
+        for k in sorted(leaf.children, key=int):
+            c = leaf.children[k]
+            if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
+                raise CheckFailed(f"{what}(): episode_returns should hold numbers, got {c.describe()}")
+            vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
+        return vals
+    raise CheckFailed(f"{what}(): episode_returns should be a list of floats, got {leaf.describe()}")
+
+
+_train_cache: dict = {}
+
+
+def train_runs(request, sub: Submission, module: str, function: str, seed_calls: list[Call],
+               learn_call: Call, timeout: float) -> dict:
+    """A suite's short seed runs and (when its learning tests are selected) its learning run, in ONE
+    child, once per submission: ``{"seed": [CallResult, ...], "learn": CallResult | None}``."""
+    key = (id(sub), module, function)
+    if key not in _train_cache:
+        suite = request.module.__name__
+        learning = any(item.get_closest_marker("learning") is not None and item.module.__name__ == suite
+                       for item in request.session.items)
+        calls = list(seed_calls) + ([learn_call] if learning else [])
+        results = run(sub, module, function, calls, timeout=timeout if learning else 60)
+        n = len(seed_calls)
+        _train_cache[key] = {"seed": results[:n], "learn": results[n] if learning else None}
+    return _train_cache[key]

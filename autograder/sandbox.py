@@ -400,6 +400,19 @@ class Sandbox:
             raise EOFError
         return wire.read_exact(self.from_child, n, deadline)
 
+    def add_kit_modules(self, modules: dict[str, str]) -> None:
+        """Add trusted suite drivers (``{name: source}``) to the kit part of this sandbox.
+
+        They go where :meth:`start` puts them (``kit/modules/``, read-only to the
+        child), now if the sandbox runs and on every restart; a "kit" request
+        loads them from there. One sandbox serves the suite's plain checks and its
+        drivers, so a suite with drivers starts one zygote, not two.
+        """
+        self.kit_modules.update(modules)
+        if self.dir:
+            for name, text in modules.items():
+                Path(self.kit_dir, "modules", f"{name}.py").write_text(text)
+
     def restart(self, tries: int = 3) -> None:
         """(Re)start the zygote; a start can fail on an overloaded machine, so retry."""
         for attempt in range(tries):

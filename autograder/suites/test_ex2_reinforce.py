@@ -29,8 +29,8 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
-                                to_case, gradients)
+from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, episode_returns, gradients, named,
+                               rebuild_network, run, to_case, train_runs)
 from autograder.client import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
@@ -628,10 +628,8 @@ def run_updates(policy, observations, actions, rewards, gamma, normalize_returns
 
 @pytest.fixture(scope="module")
 def driver_sub(sub):
-    """A second sandbox on the same files, whose kit part also holds the driver module."""
-    s = sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
-    yield s
-    s.close()
+    """The submission's sandbox, whose kit part now also holds the driver module."""
+    return sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
 
 
 UPDATE_LR = 0.05
@@ -861,22 +859,13 @@ LEARN_EVAL_EPISODES = 20
 LEARN_THRESHOLD = 100.0
 SEED_RUNS = [5, 5, 6]  # train_reinforce(episodes=SEED_EPISODES, seed=s): reproducibility on a small budget
 SEED_EPISODES = 4
-_train_cache: dict = {}
-
-
 def _train_runs(request, sub, dev) -> dict:
-    """The short seed runs and (when learning tests are selected) the learning run, in ONE child:
-    every child that builds a torch.optim optimizer pays for torch's lazy imports once."""
-    key = (id(sub), dev)
-    if key not in _train_cache:
-        learning = any(item.get_closest_marker("learning") is not None and item.module.__name__ == __name__
-                       for item in request.session.items)
-        calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev) for s in SEED_RUNS]
-        if learning:
-            calls.append(_learn_call(LEARN_SEEDS[0], dev))
-        results = run(sub, M, "train_reinforce", calls, timeout=150 if learning else 60)
-        _train_cache[key] = {"seed": results[:len(SEED_RUNS)], "learn": results[len(SEED_RUNS)] if learning else None}
-    return _train_cache[key]
+    seed_calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev) for s in SEED_RUNS]
+    return train_runs(request, sub, M, "train_reinforce", seed_calls, _learn_call(LEARN_SEEDS[0], dev), timeout=150)
+
+
+def _curve(res) -> list[float]:
+    return episode_returns(res, "train_reinforce")
 
 
 def _learn_call(seed: int, dev: str) -> Call:
@@ -905,21 +894,6 @@ def _train_ok(res) -> None:
         raise CheckFailed(f"train_reinforce() raised NotImplementedError{where}: a function it calls is not "
                           f"implemented yet")
     raise CheckFailed(f"train_reinforce() failed: {res.error_text()}")
-
-
-def _curve(res, what="train_reinforce") -> list[float]:
-    leaf = checks.output_leaf(res, what, "episode_returns", "TrainResult.episode_returns")
-    if leaf.kind == "numbers":
-        return [float(x) for x in leaf.array]
-    if leaf.kind == "sequence":
-        vals = []
-        for k in sorted(leaf.children, key=int):
-            c = leaf.children[k]
-            if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
-                raise CheckFailed(f"{what}(): episode_returns should hold numbers, got {c.describe()}")
-            vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
-        return vals
-    raise CheckFailed(f"{what}(): episode_returns should be a list of floats, got {leaf.describe()}")
 
 
 @pytest.mark.function("train_reinforce")

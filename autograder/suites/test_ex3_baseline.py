@@ -24,8 +24,8 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.child.wire import walk
-from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, named, rebuild_network, run,
-                                to_case, reference_gradients)
+from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, episode_returns, named, rebuild_network,
+                               reference_gradients, run, to_case, train_runs)
 from autograder.oracle import answers
 from autograder.seeds import shared_inputs
 from autograder.client import network
@@ -642,10 +642,8 @@ def gv_with_grads(policy, observations, actions, returns, baselines):
 
 @pytest.fixture(scope="module")
 def driver_sub(sub):
-    """A second sandbox on the same files, whose kit part also holds the driver module."""
-    s = sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
-    yield s
-    s.close()
+    """The submission's sandbox, whose kit part now also holds the driver module."""
+    return sub.with_kit_modules({_DRIVER_NAME: _DRIVER})
 
 
 UPDATE_LR = 0.05
@@ -852,38 +850,15 @@ SEED_RUNS = [11, 11, 12]  # train_actor_critic(episodes=SEED_EPISODES, target_re
 SEED_EPISODES = 10
 
 
-def _curve(res, what="train_actor_critic") -> list[float]:
-    leaf = checks.output_leaf(res, what, "episode_returns", "TrainResult.episode_returns")
-    if leaf.kind == "numbers":
-        return [float(x) for x in leaf.array]
-    if leaf.kind == "sequence":
-        vals = []
-        for k in sorted(leaf.children, key=int):
-            c = leaf.children[k]
-            if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
-                raise CheckFailed(f"{what}(): episode_returns should hold numbers, got {c.describe()}")
-            vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
-        return vals
-    raise CheckFailed(f"{what}(): episode_returns should be a list of floats, got {leaf.describe()}")
-
-
-_train_cache: dict = {}
-
-
 def _train_runs(request, sub, dev) -> dict:
-    """The short seed runs and (when learning tests are selected) the learning run, in ONE child:
-    every child that builds a torch.optim optimizer pays about a second for torch's lazy imports."""
-    key = (id(sub), dev)
-    if key not in _train_cache:
-        learning = any(item.get_closest_marker("learning") is not None and item.module.__name__ == __name__
-                       for item in request.session.items)
-        calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev, target_return=None)
-                 for s in SEED_RUNS]
-        if learning:
-            calls.append(Call(env_id="CartPole-v1", episodes=LEARN_EPISODES, seed=LEARN_SEED, device=dev))
-        results = run(sub, M, "train_actor_critic", calls, timeout=240 if learning else 60)
-        _train_cache[key] = {"seed": results[:len(SEED_RUNS)], "learn": results[len(SEED_RUNS)] if learning else None}
-    return _train_cache[key]
+    seed_calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev, target_return=None)
+                  for s in SEED_RUNS]
+    learn = Call(env_id="CartPole-v1", episodes=LEARN_EPISODES, seed=LEARN_SEED, device=dev)
+    return train_runs(request, sub, M, "train_actor_critic", seed_calls, learn, timeout=240)
+
+
+def _curve(res) -> list[float]:
+    return episode_returns(res, "train_actor_critic")
 
 
 @pytest.mark.function("train_actor_critic")

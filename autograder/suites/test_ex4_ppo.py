@@ -13,7 +13,7 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, gradients, named, rebuild_network
+from autograder.harness import Call, compare, episode_returns, gradients, named, rebuild_network
 from autograder.client import Case
 from common.rollout import evaluate_policy
 from autograder.oracle import answers
@@ -369,19 +369,8 @@ def _require_train_ok(res) -> None:
     checks.require_ok(res, "train_ppo")
 
 
-def _curve(res, what="train_ppo") -> list[float]:
-    leaf = checks.output_leaf(res, what, "episode_returns", "TrainResult.episode_returns")
-    if leaf.kind == "numbers":
-        return [float(x) for x in leaf.array]
-    if leaf.kind == "sequence":
-        vals = []
-        for k in sorted(leaf.children, key=int):
-            c = leaf.children[k]
-            if c.kind not in ("number", "tensor") or c.array is None or c.array.size != 1:
-                raise CheckFailed(f"{what}(): episode_returns should hold numbers, got {c.describe()}")
-            vals.append(float(np.asarray(c.array, dtype=np.float64).reshape(())))
-        return vals
-    raise CheckFailed(f"{what}(): episode_returns should be a list of floats, got {leaf.describe()}")
+def _curve(res) -> list[float]:
+    return episode_returns(res, "train_ppo")
 
 
 @pytest.mark.function("train_ppo")
