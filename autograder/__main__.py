@@ -10,6 +10,7 @@ import json
 import sys
 
 from . import report as rep
+from .options import GradingOptions
 from .runner import available_exercises, grade
 from .sandbox import GraderError
 
@@ -41,8 +42,9 @@ def main(argv=None) -> int:
             print("error: --device cuda requested but CUDA is not available here", file=sys.stderr)
             return 2
     try:
-        report = grade(args.submission, args.exercise, device=args.device, jobs=args.jobs, sandbox=args.sandbox,
-                       allow_weak=args.allow_weak_sandbox, course_seed=args.seed)
+        options = GradingOptions(device=args.device, sandbox=args.sandbox, allow_weak=args.allow_weak_sandbox,
+                                 course_seed=args.seed, jobs=args.jobs)
+        report = grade(args.submission, args.exercise, options)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

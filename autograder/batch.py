@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .exercises import POINTS
+from .options import GradingOptions
 from .runner import available_exercises, strict_preflight
 from .sandbox import KIT_ROOT, GraderError
 
@@ -67,12 +68,11 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
     target = out_dir / f"{safe_name(student)}.json"
     with tempfile.TemporaryDirectory(prefix="rlkit-batch-") as tmp:
         report_path = Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "autograder", str(folder), "--jobs", "1", "--device", device,
-               "--sandbox", sandbox, "--json", str(report_path), "--format", "json", "--output", os.devnull]
+        options = GradingOptions(device=device, sandbox=sandbox, allow_weak=allow_weak, jobs=1)
+        cmd = [sys.executable, "-m", "autograder", str(folder), *options.cli_args(),
+               "--json", str(report_path), "--format", "json", "--output", os.devnull]
         for ex in exercises:
             cmd += ["--exercise", ex]
-        if allow_weak:
-            cmd += ["--allow-weak-sandbox"]
         env = dict(os.environ)
         env["PYTHONPATH"] = str(KIT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         status, error, report = "ok", "", None

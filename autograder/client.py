@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .child.wire import ARRAY_KINDS, child_nodes, walk
+from .options import GradingOptions
 from .sandbox import Limits, Sandbox, plain_text
 
 _counter = itertools.count()
@@ -224,7 +225,11 @@ class Submission:
 
     def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1,
                  preload_optim: bool = False, module: str | None = None, kit_modules: dict | None = None,
-                 allow_weak: bool = False):
+                 allow_weak: bool = False, options: GradingOptions | None = None):
+        """``options`` (a run's :class:`GradingOptions`, as the plugin passes it) sets ``device``,
+        ``strict`` and ``allow_weak``; tests may pass those three directly."""
+        if options is not None:
+            device, strict, allow_weak = options.device, options.strict, options.allow_weak
         self.path = Path(path)
         self.device = device
         self.strict = strict

@@ -20,6 +20,7 @@ import pytest
 
 from .checks import CheckFailed
 from .exercises import BY_NAME
+from .options import GradingOptions
 from .seeds import fingerprint, reseed
 from .sandbox import plain_text
 from .client import Submission
@@ -28,14 +29,20 @@ from .client import Submission
 def pytest_addoption(parser):
     group = parser.getgroup("rlkit")
     group.addoption("--submission", action="store", default=None, help="folder with the student's modules")
-    group.addoption("--grading-device", action="store", default="cpu")
+    group.addoption("--rlkit-options", action="store", default=None,
+                    help="the run's GradingOptions as JSON (autograder/options.py; default: all defaults)")
     group.addoption("--results-json", action="store", default=None)
-    group.addoption("--sandbox-mode", action="store", default="standard", choices=["standard", "strict"])
     group.addoption("--graded-module", action="store", default=None,
-                    help="the exercise graded (earlier exercises come from the reference)")
+                    help="the exercise graded (it imports the student's own earlier exercises)")
     group.addoption("--preload-optim", action="store_true", help="import torch.optim in the zygote (suites that train)")
-    group.addoption("--allow-weak-sandbox", action="store_true",
-                    help="strict mode: grade even where Landlock or seccomp is missing")
+
+
+def options_of(config) -> GradingOptions:
+    """The run's one options object (read once, kept on the config)."""
+    if getattr(config, "_rlkit_options", None) is None:
+        text = config.getoption("--rlkit-options", None)
+        config._rlkit_options = GradingOptions.from_json(text) if text else GradingOptions()
+    return config._rlkit_options
 
 
 def pytest_configure(config):
@@ -51,11 +58,8 @@ def pytest_configure(config):
     path = config.getoption("--submission", None)
     if path:
         # start the sandbox now, in the background: it overlaps with collection
-        dev = config.getoption("--grading-device")
-        s = Submission(path, device=dev, strict=config.getoption("--sandbox-mode") == "strict",
-                       preload_optim=config.getoption("--preload-optim"),
-                       module=config.getoption("--graded-module"),
-                       allow_weak=config.getoption("--allow-weak-sandbox"))
+        s = Submission(path, options=options_of(config), preload_optim=config.getoption("--preload-optim"),
+                       module=config.getoption("--graded-module"))
         starter = threading.Thread(target=_start_quietly, args=(s,), daemon=True)
         starter.start()
         config._rlkit_sub = (s, starter)
@@ -95,7 +99,7 @@ def _inputs_of_this_test(request):
 
 @pytest.fixture(scope="session")
 def dev(request) -> str:
-    return request.config.getoption("--grading-device")
+    return options_of(request.config).device
 
 
 def _marker_arg(item, name, default=None):

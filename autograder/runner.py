@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .exercises import BY_NAME, ORDER, POINTS
+from .options import GradingOptions
 from .sandbox import KIT_ROOT, GraderError
 
 SUITES = Path(__file__).resolve().parent / "suites"
@@ -120,9 +121,10 @@ def _get_server() -> _SuiteServer | None:
         return _server
 
 
-def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: float,
-               skip_learning: bool = False, allow_weak: bool = False, env: dict | None = None) -> dict:
+def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
     suite = SUITES / f"test_{name}.py"
+    timeout = options.suite_timeout
+    env = {"RLKIT_COURSE_SEED": options.course_seed} if options.course_seed else {}
     with tempfile.TemporaryDirectory(prefix="rlkit-results-") as tmp:
         out = Path(tmp) / "results.json"
         args = [
@@ -130,12 +132,10 @@ def _run_suite(name: str, submission: Path, device: str, sandbox: str, timeout: 
             "-p", "autograder.plugin", "-p", "no:cacheprovider", "--noconftest",
             "-c", str(SUITES / "pytest.ini"), "--rootdir", str(SUITES),
             "-q", "--no-header", "-rN", "--tb=no",
-            "--submission", str(submission), "--grading-device", device,
-            "--results-json", str(out), "--sandbox-mode", sandbox, "--graded-module", name,
+            "--submission", str(submission), "--rlkit-options", options.to_json(),
+            "--results-json", str(out), "--graded-module", name,
         ]
-        if allow_weak:
-            args += ["--allow-weak-sandbox"]
-        if skip_learning:
+        if options.skip_learning:
             args += ["-m", "not learning"]
         elif BY_NAME[name].trains:
             args += ["--preload-optim"]
@@ -221,14 +221,16 @@ def attribute_dependencies(report: dict) -> None:
                 t["caused_by"] = broken
 
 
-def grade(submission, exercises: list[str] | None = None, device: str = "cpu", jobs: int | None = None,
-          sandbox: str = "standard", suite_timeout: float = 900, skip_learning: bool = False,
-          allow_weak: bool = False, course_seed: str | None = None) -> dict:
+def grade(submission, exercises: list[str] | None = None, options: GradingOptions | None = None,
+          **changes) -> dict:
     """Grade ``submission`` (a folder) and return the report dict.
 
-    ``course_seed`` (or ``RLKIT_COURSE_SEED`` in the environment): the instructor's secret
-    seed of the suites' inputs; the report carries only a fingerprint of it.
+    ``options`` (see :class:`GradingOptions`; keyword arguments change single fields, e.g.
+    ``sandbox="strict"``): how to grade. ``course_seed`` (or ``RLKIT_COURSE_SEED`` in the
+    environment) is the instructor's secret seed of the suites' inputs; the report carries only a
+    fingerprint of it.
     """
+    options = (options or GradingOptions()).replace(**changes)
     submission = Path(submission).resolve()
     if not submission.is_dir():
         raise GraderError(f"submission folder not found: {submission}")
@@ -236,24 +238,22 @@ def grade(submission, exercises: list[str] | None = None, device: str = "cpu", j
     unknown = [n for n in names if n not in available_exercises()]
     if unknown:
         raise GraderError(f"unknown exercise(s) {unknown}; known: {available_exercises()}")
-    jobs = jobs or min(len(names), os.cpu_count() or 1)
-    if sandbox == "strict":
-        strict_preflight(kernel=not allow_weak)
+    jobs = options.jobs or min(len(names), os.cpu_count() or 1)
+    if options.strict:
+        strict_preflight(kernel=not options.allow_weak)
     from .kit_mode import mode
 
-    if mode() == "replay" and (course_seed or os.environ.get("RLKIT_COURSE_SEED")):
+    if mode() == "replay" and (options.course_seed or os.environ.get("RLKIT_COURSE_SEED")):
         raise GraderError("a student kit holds answers for the published inputs only: a course seed "
                           "(--seed, RLKIT_COURSE_SEED) needs the full kit, where every answer is computed live")
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        env = {"RLKIT_COURSE_SEED": course_seed} if course_seed else {}
-        futures = {n: pool.submit(_run_suite, n, submission, device, sandbox, suite_timeout, skip_learning, allow_weak,
-                                  env) for n in names}
+        futures = {n: pool.submit(_run_suite, n, submission, options) for n in names}
         raw = {n: f.result() for n, f in futures.items()}
     report = {
         "submission": str(submission),
-        "device": device,
-        "sandbox": sandbox,
+        "device": options.device,
+        "sandbox": options.sandbox,
         "exercises": [],
         "errors": [],
         "protections": [],
