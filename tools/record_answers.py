@@ -57,7 +57,7 @@ def record(out: Path, exercises: list[str] | None = None, submissions: list[Path
     return sizes
 
 
-RLHF_STAGES = "rlhf_stages.npz"
+RLHF_STAGES = "stages/rlhf.npz"  # not an answer: the kit's own trained models, kept next to them
 
 
 def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
@@ -73,6 +73,7 @@ def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
     with rp._threads():
         stages = rp.prepare(cfg, torch.device("cpu"), rp.default_ops("solutions"))
     path = out / RLHF_STAGES
+    path.parent.mkdir(parents=True, exist_ok=True)
     rp.save_stages(stages, path, seed)
     return path
 
@@ -102,7 +103,8 @@ def write_manifest(out: Path) -> None:
     import numpy
     import torch
 
-    files = {p.name: __import__("hashlib").sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.npz"))}
+    files = {p.relative_to(out).as_posix(): __import__("hashlib").sha256(p.read_bytes()).hexdigest()
+             for p in sorted(out.rglob("*.npz"))}
     (out / MANIFEST).write_text(json.dumps({
         "note": "written by `make record`; the recorded answers were computed from exactly these sources",
         "torch": torch.__version__.split("+")[0], "numpy": numpy.__version__,
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
     for name, (n, size) in sizes.items():
         print(f"{name}: {n} recorded answers, {size / 1024:.0f} KiB")
     if write_stages:
-        print(f"{stages.name}: the toy RLHF's pi_ref and reward model, {stages.stat().st_size / 1024:.0f} KiB")
+        print(f"{RLHF_STAGES}: the toy RLHF's pi_ref and reward model, {stages.stat().st_size / 1024:.0f} KiB")
     return 0
 
 

@@ -338,7 +338,7 @@ RLHF_SEED = 0
 RLHF_UPDATES = 30
 # pi_ref and the reward model of the run seeded RLHF_SEED (stages 2-3: the kit's code, no student
 # function), written by `make record`: PPO starts from them instead of training both in every grade
-RLHF_STAGES = Path(__file__).resolve().parent.parent / "recorded" / "rlhf_stages.npz"
+RLHF_STAGES = Path(__file__).resolve().parent.parent / "recorded" / "stages" / "rlhf.npz"
 
 
 @pytest.mark.function("rlhf_rewards")
