@@ -63,8 +63,15 @@ class Check:
         return int(getattr(self.suite_module(), self.budget_name))
 
     def budget_text(self) -> str:
-        unit = "episodes" if self.budget_kwarg == "episodes" else "env steps"
+        unit = {"episodes": "episodes", "updates": "PPO updates"}.get(self.budget_kwarg, "env steps")
         return f"{self.budget():,} {unit}"
+
+    def threshold_text(self) -> str:
+        suite = self.suite_module()
+        if hasattr(suite, "rlhf_verdict"):
+            return (f"slack > 0: score above pi_ref's, KL < {suite.RLHF_MAX_KL:g}, "
+                    f"KL(beta = 0) > {suite.RLHF_DRIFT:g} x KL(beta = {suite.RLHF_BETA:g})")
+        return f">= {suite.LEARN_THRESHOLD:g} (greedy mean of {suite.LEARN_EVAL_EPISODES} episodes)"
 
 
 # The keyword arguments mirror the Call(...) of each suite's learning test.
@@ -76,6 +83,9 @@ CHECKS = {
                                 "LEARN_EPISODES", "episodes"),
     "train_ppo": Check("solutions.ex4_ppo.train_ppo", "autograder.suites.test_ex4_ppo",
                        "LEARN_STEPS", "total_steps"),
+    # ex5: the toy RLHF from the kit's saved pi_ref and reward model; the seed drives PPO's sampling
+    "toy_rlhf": Check("demos.rlhf_pipeline.run_toy_rlhf", "autograder.suites.test_ex5_rlhf",
+                      "RLHF_UPDATES", "updates"),
 }
 
 
@@ -83,13 +93,44 @@ def suite_seeds(suite) -> tuple[int, ...]:
     """The suite's own training seeds: ``LEARN_SEEDS`` (tried in order until one passes) or ``LEARN_SEED``."""
     seeds = getattr(suite, "LEARN_SEEDS", None)
     if seeds is None:
-        seeds = (suite.LEARN_SEED,)
+        seeds = (getattr(suite, "LEARN_SEED", None) or suite.RLHF_SEED,)
     return tuple(int(s) for s in seeds)
+
+
+def run_rlhf(seed: int) -> dict:
+    """ex5's check: the two toy-RLHF runs from the kit's saved stages with the reference's functions,
+    PPO seeded ``seed``, judged by the suite's own ``rlhf_verdict``. ``mean`` is the smallest slack of
+    its three conditions (positive: passed)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from demos import rlhf_pipeline as rp
+    from solutions import ex4_ppo, ex5_rlhf
+
+    torch.set_num_threads(1)
+    suite = CHECKS["toy_rlhf"].suite_module()
+    ops = SimpleNamespace(preference_loss=ex5_rlhf.preference_loss, kl_penalty=ex5_rlhf.kl_penalty,
+                          rlhf_rewards=ex5_rlhf.rlhf_rewards, token_advantages=ex5_rlhf.token_advantages,
+                          ppo_policy_loss=ex4_ppo.ppo_policy_loss)
+    start = time.perf_counter()
+    runs = []
+    for beta in (suite.RLHF_BETA, 0.0):
+        stages = rp.load_stages(suite.RLHF_STAGES, rp.RLHFConfig(), torch.device("cpu"))
+        runs.append(rp.run_toy_rlhf(beta, seed=seed, updates=suite.RLHF_UPDATES, device="cpu", ops=ops, stages=stages))
+    kl_run, free = runs
+    slack = min(kl_run["score"] - kl_run["ref_score"], suite.RLHF_MAX_KL - kl_run["kl"],
+                free["kl"] - suite.RLHF_DRIFT * kl_run["kl"])
+    return {"seed": seed, "mean": float(slack), "passed": suite.rlhf_verdict(kl_run, free) is None,
+            "seconds": time.perf_counter() - start}
 
 
 def run_once(name: str, seed: int) -> dict:
     """Train with the suite's budget on ``seed`` and grade like the suite does."""
     import torch
+
+    if name == "toy_rlhf":
+        return run_rlhf(seed)
 
     from common.networks import rebuild
 
@@ -182,13 +223,13 @@ def main(argv=None) -> int:
 
     rows = []
     for name in args.functions:
-        check, suite = CHECKS[name], CHECKS[name].suite_module()
+        check = CHECKS[name]
         rs = sorted((r for r in results if r["function"] == name), key=lambda r: r["seeds"])
         passed = sum(r["passed"] for r in rs)
         k = len(own[name])
         rows.append({
             "function": name,
-            "threshold": f">= {suite.LEARN_THRESHOLD:g} (greedy mean of {suite.LEARN_EVAL_EPISODES} episodes)",
+            "threshold": check.threshold_text(),
             "budget": check.budget_text(),
             "tries": k,
             "passed": f"{passed}/{len(rs)}",

@@ -217,3 +217,18 @@ def test_every_graded_check_reports_its_seconds_and_each_exercise_its_breakdown(
     assert set(timing) == {"pytest", "setup", "checks"}
     assert 0 < timing["checks"] <= timing["pytest"] <= ex["seconds"]
     assert 0 <= timing["setup"] <= timing["pytest"]
+
+
+def test_make_seeds_covers_every_suite_with_a_learning_test():
+    """Each learning test is stochastic; make seeds must show its margin on 20 other seeds."""
+    import ast
+
+    from scripts.seeds import CHECKS
+
+    covered = {check.suite.rsplit(".", 1)[1] for check in CHECKS.values()}
+    for path in sorted((ROOT / "autograder" / "suites").glob("test_ex*.py")):
+        tree = ast.parse(path.read_text())
+        learning = [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+                    and any(isinstance(d, ast.Attribute) and d.attr == "learning" for d in f.decorator_list)]
+        if learning:
+            assert path.stem in covered, (path.name, learning)

@@ -364,16 +364,30 @@ def test_toy_rlhf_with_your_rewards(sub, dev):
         raise RuntimeError(f"{RLHF_STAGES} holds the stages of seed {stages['seed']}, not {RLHF_SEED}: run make record")
     ops = SandboxedOps(sub).ops()
     with sub.session(timeout=240):  # one child answers every call of both runs (a fork per call costs 30 ms)
-        kl_run = rlhf_pipeline.run_toy_rlhf(0.2, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops,
-                                            stages=stages)
+        kl_run = rlhf_pipeline.run_toy_rlhf(RLHF_BETA, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu",
+                                            ops=ops, stages=stages)
         free = rlhf_pipeline.run_toy_rlhf(0.0, seed=RLHF_SEED, updates=RLHF_UPDATES, device="cpu", ops=ops,
                                           stages=stages)
+    problem = rlhf_verdict(kl_run, free)
+    if problem:
+        raise CheckFailed(problem)
+
+
+RLHF_BETA = 0.2  # the penalised run; the other has beta = 0
+RLHF_MAX_KL = 5.0  # nats per response, the penalised run's final KL must stay below it
+RLHF_DRIFT = 1.5  # the unpenalised run must drift at least this many times further
+
+
+def rlhf_verdict(kl_run: dict, free: dict) -> str | None:
+    """What is wrong with a pair of toy-RLHF runs (beta = 0.2, beta = 0), or None when they pass.
+    ``make seeds`` applies the same verdict to the reference on other seeds."""
     if not kl_run["score"] > kl_run["ref_score"]:
-        raise CheckFailed(f"with beta = 0.2 the reward-model score did not rise above the reference policy's "
-                          f"({kl_run['score']:.2f} vs {kl_run['ref_score']:.2f})")
-    if not kl_run["kl"] < 5.0:
-        raise CheckFailed(f"with beta = 0.2 the KL to the reference grew to {kl_run['kl']:.2f} nats: "
-                          f"the penalty is not holding the policy near the reference")
-    if not free["kl"] > 1.5 * kl_run["kl"]:
-        raise CheckFailed(f"without the penalty (beta = 0) the policy should drift much further from the "
-                          f"reference than with beta = 0.2 (KL {free['kl']:.2f} vs {kl_run['kl']:.2f})")
+        return (f"with beta = {RLHF_BETA} the reward-model score did not rise above the reference policy's "
+                f"({kl_run['score']:.2f} vs {kl_run['ref_score']:.2f})")
+    if not kl_run["kl"] < RLHF_MAX_KL:
+        return (f"with beta = {RLHF_BETA} the KL to the reference grew to {kl_run['kl']:.2f} nats: "
+                f"the penalty is not holding the policy near the reference")
+    if not free["kl"] > RLHF_DRIFT * kl_run["kl"]:
+        return (f"without the penalty (beta = 0) the policy should drift much further from the "
+                f"reference than with beta = {RLHF_BETA} (KL {free['kl']:.2f} vs {kl_run['kl']:.2f})")
+    return None
