@@ -91,8 +91,9 @@ def test_zip_holds_what_gradescope_needs_and_nothing_else(gradescope_zip):
         assert stat.S_IMODE(infos[name].external_attr >> 16) & 0o111, f"{name} is not executable"
     # nothing but the kit's runtime: no tests, stubs, course data, builds, caches, venvs, VCS or dotfiles
     top = {n.split("/")[0] for n in names}
+    # demos/: ex5's learning test drives the kit's toy-RLHF pipeline (demos/rlhf_pipeline.py)
     assert top == {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "autograder", "solutions",
-                   "common"}
+                   "common", "demos"}
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".zip")) or "/." in n or n.startswith(".")]
     # setup.sh: a virtualenv, torch pinned (CPU wheels) before the requirements, and the kit not pip-installed
     assert "python3 -m venv" in setup

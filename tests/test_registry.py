@@ -109,7 +109,9 @@ def test_a_new_exercise_needs_its_registry_row_and_its_own_files_only(tmp_path):
 
     def run(*args):
         return subprocess.run([sys.executable, *args], cwd=kit, capture_output=True, text=True, timeout=600,
-                              env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"})
+                              # another kit: none of this session's settings (RLKIT_SEAM_LOG logs this kit's answers)
+                              env={k: v for k, v in __import__("os").environ.items()
+                                   if k != "PYTHONPATH" and not k.startswith("RLKIT_")})
 
     made = run("-m", "tools.make_assignments")
     assert made.returncode == 0, made.stderr
