@@ -248,7 +248,8 @@ def grade(submission, exercises: list[str] | None = None, options: GradingOption
                           "(--seed, RLKIT_COURSE_SEED) needs the full kit, where every answer is computed live")
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {n: pool.submit(_run_suite, n, submission, options) for n in names}
+        slowest_first = sorted(names, key=lambda n: -BY_NAME[n].seconds)
+        futures = {n: pool.submit(_run_suite, n, submission, options) for n in slowest_first}
         raw = {n: f.result() for n, f in futures.items()}
     report = {
         "submission": str(submission),
