@@ -232,3 +232,45 @@ def test_make_seeds_covers_every_suite_with_a_learning_test():
                     and any(isinstance(d, ast.Attribute) and d.attr == "learning" for d in f.decorator_list)]
         if learning:
             assert path.stem in covered, (path.name, learning)
+
+
+def test_the_early_stopping_check_gives_up_early_with_the_same_answer(monkeypatch):
+    """is_solved stops at the first episode that ends below the target: same verdict as the full
+    evaluation for every target, and fewer environment steps when the answer is no."""
+    import torch
+
+    from common import rollout
+    from common.networks import PolicyNet
+
+    steps = {"n": 0}
+    real = rollout.make_vec_env
+
+    def counting(*args, **kwargs):
+        envs = real(*args, **kwargs)
+        step = envs.step
+
+        def counted(actions):
+            steps["n"] += 1
+            return step(actions)
+
+        envs.step = counted
+        return envs
+
+    monkeypatch.setattr(rollout, "make_vec_env", counting)
+    saved = []
+    for k in range(6):
+        torch.manual_seed(k)
+        policy = PolicyNet(4, 2, hidden=(16,))
+        with torch.no_grad():
+            for p in policy.parameters():
+                p.mul_(3.0)
+        steps["n"] = 0
+        returns = rollout.evaluate_policy(policy, "CartPole-v1", 8, seed=k, greedy=True)
+        full = steps["n"]
+        for target in (10.0, min(returns), max(returns), 475.0):
+            steps["n"] = 0
+            assert rollout.is_solved(policy, "CartPole-v1", target, 8, seed=k) == (min(returns) >= target)
+            assert steps["n"] <= full
+            if min(returns) < target:
+                saved.append(full - steps["n"])
+    assert max(saved) > 0
