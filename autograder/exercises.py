@@ -27,6 +27,7 @@ class Exercise:
     functions: tuple[str, ...]
     given: tuple[str, ...] = ()
     trains: bool = False  # its learning tests build torch.optim optimizers in the sandbox
+    trains_in_suite: bool = False  # its suite itself runs a torch.optim optimizer (the toy RLHF's PPO)
     uses: dict = field(default_factory=dict)  # function -> ((module, function), ...)
     # a learning test's points need these functions of the exercise to pass their own checks: the
     # kit's loop runs in the same process as the student's code, which could fake a trained result
@@ -60,7 +61,7 @@ EXERCISE_LIST: tuple[Exercise, ...] = (
                    "train_ppo": (("ex3_baseline", "compute_gae"), ("ex3_baseline", "value_loss"))}),
     Exercise("ex5_rlhf", 20,
              ("preference_loss", "kl_penalty", "rlhf_rewards", "token_advantages"),
-             given=("run_toy_rlhf",), seconds=9,
+             given=("run_toy_rlhf",), seconds=9, trains_in_suite=True,
              uses={"token_advantages": (("ex3_baseline", "compute_gae"),)}),
 )
 

@@ -84,6 +84,11 @@ def sub(request):
     if request.config._rlkit_sub is None:
         pytest.exit("--submission is required", returncode=4)
     s, starter = request.config._rlkit_sub
+    ex = BY_NAME.get(request.config.getoption("--graded-module") or "")
+    if ex is not None and ex.trains_in_suite:
+        # torch.optim's first step imports torch._dynamo (about a second): do it now, while the
+        # sandbox's zygote starts in its own process, not later inside a timed check
+        import torch._dynamo  # noqa: F401
     starter.join()
     yield s
     request.config._rlkit_protections = list(s.protections)
