@@ -146,3 +146,37 @@ def test_a_session_call_returns_values_and_gradients_like_a_plain_call(tmp_path)
             assert np.allclose(res.grads["arg0"], [2.0, -4.0, 6.0])
     finally:
         sub.close()
+
+
+def test_a_child_that_dies_between_calls_fails_the_rest_of_its_session(tmp_path):
+    """A background thread ends the session's child after the call returned: the next call of the
+    session fails as a crash, the zygote survives, and later plain calls work."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "probe.py").write_text(SOURCE + '''
+
+def leave_later():
+    import threading
+    import time
+
+    def bye():
+        time.sleep(0.3)
+        os._exit(5)
+
+    threading.Thread(target=bye, daemon=True).start()
+    return torch.tensor(1.0)
+''')
+    sub = Submission(folder)
+    try:
+        with sub.session(timeout=60):
+            assert sub.call("probe", "leave_later").ok
+            import time
+
+            time.sleep(1.0)
+            res = sub.call("probe", "count")
+            assert not res.ok and res.error["type"] == "Crash", res.error
+        zygote = sub.sandbox.proc
+        assert counts(sub, 1) == [1.0]
+        assert sub.sandbox.proc is zygote  # the same zygote: it did not die
+    finally:
+        sub.close()

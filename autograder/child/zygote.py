@@ -186,7 +186,7 @@ def run_session(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> bytes:
                 body = whole_frames(read_exact(r, m, deadline))
                 write_all(out_fd, HDR.pack(len(body)) + body)
                 continue
-            except (TimeoutError, EOFError) as exc:
+            except (TimeoutError, EOFError, OSError) as exc:  # OSError: a child gone between calls (EPIPE)
                 summary = _reap(pid, r, log, isinstance(exc, TimeoutError))
         write_all(out_fd, HDR.pack(len(summary)) + summary)
     os.close(req_w)
