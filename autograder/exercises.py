@@ -31,7 +31,7 @@ class Exercise:
     uses: dict = field(default_factory=dict)  # function -> ((module, function), ...)
     # a learning test's points need these functions of the exercise to pass their own checks: the
     # kit's loop runs in the same process as the student's code, which could fake a trained result
-    trains_with: dict = field(default_factory=dict)  # given training function -> (function, ...)
+    trains_with: dict = field(default_factory=dict)  # training function or learning test's function -> (...)
     # seconds its suite takes on the reference (make grade-bench, 2 cores): the runner starts the
     # slowest suites first, so the short ones fill the gaps at the end (about 2 s off a full grade)
     seconds: float = 5.0
@@ -62,6 +62,10 @@ EXERCISE_LIST: tuple[Exercise, ...] = (
     Exercise("ex5_rlhf", 20,
              ("preference_loss", "kl_penalty", "rlhf_rewards", "token_advantages"),
              given=("run_toy_rlhf",), seconds=9, trains_in_suite=True,
+             # the toy-RLHF learning test (graded as rlhf_rewards) trains with these two; the student's
+             # functions share one session child there, so a loss could tell the runs apart and fake
+             # the outcome (docs/THREAT_MODEL.md, sessions)
+             trains_with={"rlhf_rewards": ("rlhf_rewards", "token_advantages")},
              uses={"token_advantages": (("ex3_baseline", "compute_gae"),)}),
 )
 

@@ -652,6 +652,59 @@ def test_the_training_gate_keeps_honest_points():
     assert not bad[-1]["passed"] and bad[-1]["score"] == 0 and "reinforce_update() fail" in bad[-1]["feedback"]
 
 
+
+def test_the_ex5_gate_counts_only_the_learning_test_of_rlhf_rewards():
+    from autograder.plugin import gate_training
+
+    def row(fn, ok, learning=False):
+        return {"function": fn, "passed": ok, "score": 1.0 if ok else 0.0, "feedback": "", "learning": learning}
+
+    rows = [row("rlhf_rewards", True), row("rlhf_rewards", True, learning=True), row("token_advantages", False)]
+    gate_training(rows, "ex5_rlhf")
+    assert rows[0]["passed"] and rows[0]["score"] == 1.0  # its own check stands
+    assert not rows[1]["passed"] and "token_advantages() fail" in rows[1]["feedback"]  # the learning test does not
+
+
+RLHF_NO_PENALTY = """
+_cheat = {"beta": 0.0, "calls": 0}
+_honest_rewards = rlhf_rewards
+
+
+def rlhf_rewards(scores, log_probs, ref_log_probs, mask, beta):
+    _cheat["beta"] = beta
+    _cheat["calls"] += beta > 0
+    return _honest_rewards(scores, log_probs, ref_log_probs, mask, 0.0)  # the KL penalty is never applied
+"""
+
+PPO_FREEZES_THE_PENALISED_RUN = """
+_honest_loss = ppo_policy_loss
+
+
+def ppo_policy_loss(new_log_probs, old_log_probs, advantages, clip_eps=0.2):
+    import sys
+    state = next((vars(m)["_cheat"] for m in list(sys.modules.values())
+                  if isinstance(getattr(m, "__dict__", None), dict) and "_cheat" in vars(m)), None)
+    if state is not None and state["beta"] > 0 and state["calls"] > 5:
+        return (new_log_probs * 0).sum()  # stop learning once the penalised run is under way
+    return _honest_loss(new_log_probs, old_log_probs, advantages, clip_eps)
+"""
+
+
+def test_functions_that_share_a_session_cannot_fake_the_toy_rlhf(tmp_path):
+    """Red team: one session child answers every call of ex5's two RLHF runs, so module state lets
+    ppo_policy_loss tell the penalised run from the free one (rlhf_rewards records beta, then drops
+    the KL term) and freeze it: the KL stays small without any penalty. The learning test's points
+    need rlhf_rewards and token_advantages to pass their own checks, which this one does not."""
+    folder = make_submission(tmp_path / "sub", {
+        "ex5_rlhf.py": (ROOT / "solutions" / "ex5_rlhf.py").read_text() + RLHF_NO_PENALTY,
+        "ex4_ppo.py": (ROOT / "solutions" / "ex4_ppo.py").read_text() + PPO_FREEZES_THE_PENALISED_RUN})
+    report = grade(folder, ["ex5_rlhf"])
+    (ex,) = report["exercises"]
+    learning = [t for t in ex["tests"] if t["learning"]]
+    assert learning and all(not t["passed"] and t["score"] == 0 for t in learning), learning
+    assert "rlhf_rewards() fail" in learning[0]["feedback"]
+
+
 DEEP_TREE = '''
 import os as _os
 
