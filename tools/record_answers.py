@@ -57,10 +57,15 @@ def record(out: Path, exercises: list[str] | None = None, submissions: list[Path
     return sizes
 
 
-RLHF_STAGES = "stages/rlhf.npz"  # not an answer: the kit's own trained models, kept next to them
+def _rlhf_stages_spec() -> tuple[str, int]:
+    """Where ex5's suite reads the saved stages (relative to recorded/) and the seed it expects:
+    the suite holds both facts. Not an answer: the kit's own trained models, kept next to them."""
+    from autograder.suites import test_ex5_rlhf as suite
+
+    return suite.RLHF_STAGES.relative_to(suite.RLHF_STAGES.parents[1]).as_posix(), suite.RLHF_SEED
 
 
-def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
+def record_rlhf_stages(out: Path) -> Path:
     """The toy RLHF's reference policy and reward model (stages 2-3, the kit's own code and the
     reference ``preference_loss``), saved for ex5's learning test: it trains PPO from them."""
     from dataclasses import replace
@@ -69,10 +74,11 @@ def record_rlhf_stages(out: Path, seed: int = 0) -> Path:
 
     from demos import rlhf_pipeline as rp
 
+    rel, seed = _rlhf_stages_spec()
     cfg = replace(rp.RLHFConfig(), **rp.FAST_CONFIG, seed=seed)
     with rp._threads():
         stages = rp.prepare(cfg, torch.device("cpu"), rp.default_ops("solutions"))
-    path = out / RLHF_STAGES
+    path = out / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     rp.save_stages(stages, path, seed)
     return path
@@ -124,7 +130,7 @@ def main(argv=None) -> int:
     for name, (n, size) in sizes.items():
         print(f"{name}: {n} recorded answers, {size / 1024:.0f} KiB")
     if write_stages:
-        print(f"{RLHF_STAGES}: the toy RLHF's pi_ref and reward model, {stages.stat().st_size / 1024:.0f} KiB")
+        print(f"{stages.relative_to(Path(args.out)).as_posix()}: the toy RLHF's pi_ref and reward model, {stages.stat().st_size / 1024:.0f} KiB")
     return 0
 
 
