@@ -7,7 +7,8 @@ Each sub-folder is one student (its name is the student's name). Submissions
 are graded in parallel over the machine's cores, one submission per worker
 process (``python -m autograder FOLDER --jobs 1 --json ...``, in its own
 process group); each of those runs the hidden suites one after the other and
-starts its own sandboxes. A submission whose grading crashes, hangs past
+starts its own sandboxes, whose zygotes the batch's one fork server forks
+(``autograder/forkserver.py``: torch is imported once per batch). A submission whose grading crashes, hangs past
 ``--timeout`` or cannot start is recorded with its status and the batch goes
 on. Results:
 
@@ -37,7 +38,7 @@ from pathlib import Path
 from .exercises import POINTS
 from .options import GradingOptions
 from .runner import available_exercises, strict_preflight
-from .sandbox import KIT_ROOT, GraderError
+from .sandbox import KIT_ROOT, GraderError, start_fork_server
 
 STATUSES = ("ok", "grader-error", "timeout", "crashed")
 
@@ -61,8 +62,11 @@ def csv_cell(value):
 
 
 def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, timeout: float,
-              out_dir: Path, allow_weak: bool = False) -> dict:
-    """Grade one submission in its own process; always returns a row (never raises)."""
+              out_dir: Path, allow_weak: bool = False, forks=None) -> dict:
+    """Grade one submission in its own process; always returns a row (never raises).
+
+    ``forks``: the batch's fork server (``sandbox.start_fork_server``), shared by every
+    submission's sandboxes; without one, each submission's grader starts its own."""
     student = folder.name
     t0 = time.monotonic()
     target = out_dir / f"{safe_name(student)}.json"
@@ -75,11 +79,13 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
             cmd += ["--exercise", ex]
         env = dict(os.environ)
         env["PYTHONPATH"] = str(KIT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        if forks is not None:
+            env.update(forks.environ())
         status, error, report = "ok", "", None
         try:
             proc = subprocess.Popen(cmd, cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True)
+                                    start_new_session=True, pass_fds=(forks.fd,) if forks is not None else ())
             try:
                 _, err = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -145,16 +151,23 @@ def run_batch(root, out_dir="grades", jobs: int | None = None, exercises: list[s
     timeout = timeout or 900.0 * len(exercises) + 120.0
     rows: list[dict] = []
     bar = _progress(len(folders), progress)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, f, exercises, device, sandbox, timeout, out_dir, allow_weak): f for f in folders}
-        for fut in as_completed(futures):
-            try:
-                row = fut.result()
-            except Exception as exc:  # grade_one does not raise; belt and braces
-                row = {"student": futures[fut].name, "total": 0.0, "max_total": 0.0,
-                       **{ex: 0.0 for ex in exercises}, "status": "crashed", "error": str(exc)}
-            rows.append(row)
-            bar.update(row)
+    # one fork server for the whole batch: its warm Python (torch imported once) is every zygote's start
+    forks = start_fork_server() if device == "cpu" and len(folders) > 1 else None
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(grade_one, f, exercises, device, sandbox, timeout, out_dir, allow_weak, forks): f
+                       for f in folders}
+            for fut in as_completed(futures):
+                try:
+                    row = fut.result()
+                except Exception as exc:  # grade_one does not raise; belt and braces
+                    row = {"student": futures[fut].name, "total": 0.0, "max_total": 0.0,
+                           **{ex: 0.0 for ex in exercises}, "status": "crashed", "error": str(exc)}
+                rows.append(row)
+                bar.update(row)
+    finally:
+        if forks is not None:
+            forks.close()
     bar.close()
     write_csv(out_dir / "grades.csv", rows, exercises)
     return rows

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .exercises import BY_NAME, ORDER, POINTS
 from .options import GradingOptions
-from .sandbox import KIT_ROOT, GraderError
+from . import forkserver
+from .sandbox import KIT_ROOT, GraderError, start_fork_server, unreadable_for_others
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
@@ -37,13 +38,31 @@ def _suite_env() -> dict:
     return env
 
 
+_forks = None  # this process's fork server (sandbox.start_fork_server), started with the suite server
+
+
+def _fork_server() -> tuple[dict, tuple]:
+    """(environment, file descriptors) that give a suite run this grade's fork server: the one
+    this process inherited (a batch shares one), else one it starts (none where unsupported)."""
+    global _forks
+    inherited = os.environ.get(forkserver.ENV, "")
+    if inherited.isdigit():
+        return {forkserver.ENV: inherited}, (int(inherited),)
+    if _forks is None or _forks.proc.poll() is not None:
+        _forks = start_fork_server()
+    if _forks is None:
+        return {}, ()
+    return _forks.environ(), (_forks.fd,)
+
+
 class _SuiteServer:
     """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its threads."""
 
     def __init__(self):
+        fork_env, fds = _fork_server()  # it warms up while the suite server does
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT),
-                                     env=_suite_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
+                                     env={**_suite_env(), **fork_env}, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
         first = self.proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             self.proc.kill()
@@ -152,9 +171,10 @@ def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
                     return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
                 output = log.read_text(errors="replace") if log.exists() else ""
         if server is None:
+            fork_env, fds = _fork_server()
             try:
                 proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(KIT_ROOT),
-                                      env={**_suite_env(), **(env or {})},
+                                      env={**_suite_env(), **fork_env, **(env or {})}, pass_fds=fds,
                                       capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 return {"name": name, "error": f"the {name} suite did not finish within {timeout:.0f} s"}
@@ -165,18 +185,6 @@ def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
         data["name"] = name
         data["wall_seconds"] = time.monotonic() - t0
         return data
-
-
-def unreadable_for_others(path) -> str | None:
-    """The first folder on the way to ``path`` that other users cannot enter (None: all can)."""
-    p = Path(os.path.realpath(path))
-    for folder in [*reversed(p.parents), p]:
-        try:
-            if not os.stat(folder).st_mode & 0o001:
-                return str(folder)
-        except OSError:
-            return str(folder)
-    return None
 
 
 def strict_preflight(kernel: bool = True) -> None:

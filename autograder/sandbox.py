@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import forkserver
 from .child import wire
 from .exercises import BY_NAME, ORDER, earlier, is_given
 from .given import given_source
@@ -265,19 +266,7 @@ class Sandbox:
         }
         with open(os.path.join(self.kit_dir, "config.json"), "w") as f:
             json.dump(cfg, f)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": self.work_dir,
-            "TMPDIR": self.work_dir,
-            "MPLCONFIGDIR": os.path.join(self.work_dir, "mpl"),
-            "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": str(self.threads),
-            "MKL_NUM_THREADS": str(self.threads),
-            "PYTHONHASHSEED": "0",
-            "LANG": "C.UTF-8",
-        }
-        if self.device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        env = zygote_env(self.work_dir, self.threads, self.device)
         cmd = [sys.executable, "-I", os.path.join(self.kit_dir, CHILD_PACKAGE),
                os.path.join(self.kit_dir, "config.json")]
         self.protections = [
@@ -288,17 +277,27 @@ class Sandbox:
             "killed on timeout",
         ]
         self.missing = []
-        cmd = self._confinement_prefix() + cmd
         # the zygote's own output goes to a file with no name (nothing the child can plant a link at)
         self._zlog = tempfile.TemporaryFile()
+        uid = self._own_user()
         try:
-            self.proc = subprocess.Popen(
-                cmd, cwd=self.work_dir, env=env, stdin=subprocess.DEVNULL, stdout=self._zlog, stderr=self._zlog,
-                pass_fds=(to_child_r, from_child_w), start_new_session=True,
-            )
+            self.proc, namespaces = self._fork(env, uid, to_child_r, from_child_w)
+            if self.proc is None:  # no fork server here: a new Python
+                prefix = namespace_prefix(network=self.strict)
+                namespaces = bool(prefix)
+                if uid is not None:
+                    # a root grader's child would otherwise keep root's capabilities (Landlock does not
+                    # cover file metadata; seccomp refuses those calls too)
+                    prefix += [shutil.which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                               "--inh-caps=-all", "--bounding-set=-all", "--"]
+                self.proc = subprocess.Popen(
+                    prefix + cmd, cwd=self.work_dir, env=env, stdin=subprocess.DEVNULL, stdout=self._zlog,
+                    stderr=self._zlog, pass_fds=(to_child_r, from_child_w), start_new_session=True,
+                )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
+        self._confinement_protections(namespaces, uid)
         self.to_child = to_child_w
         self.from_child = from_child_r
         try:
@@ -359,39 +358,66 @@ class Sandbox:
             self.missing.append("seccomp (a system-call filter)")
         self.protections.append("Python audit hook (for clear error messages only)")
 
-    def _confinement_prefix(self) -> list[str]:
+    def _own_user(self) -> int | None:
+        """Whenever the grader is root: a user id no other sandbox has (leased), owning the work
+        part alone; the kit part stays root's (read-only to the child). None otherwise."""
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            return None
+        self.lease = UidLease()
+        uid = self.lease.uid
+        os.chmod(self.dir, 0o711)
+        for root, dirs, files in os.walk(self.kit_dir):
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        for root, dirs, files in os.walk(self.work_dir):
+            os.chown(root, uid, uid, follow_symlinks=False)
+            os.chmod(root, 0o700)
+            for name in files:
+                os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+        return uid
+
+    def _fork(self, env: dict, uid: int | None, in_fd: int, out_fd: int):
+        """(the zygote, whether it has its namespaces) forked from this grade's fork server, or
+        (None, False) where there is none, it is gone, or it could not give the namespaces
+        that ``unshare`` gives here (then the zygote starts as a new Python, as without one)."""
+        if not forkserver.supported(self.device, self.threads):
+            return None, False
+        if uid is not None and unreadable_for_others(os.path.dirname(os.__file__)):
+            # the server's standard library is closed to the sandbox user, who could not import
+            # the rest of it (a new Python finds another one, or none)
+            return None, False
+        server = forkserver.inherited()
+        if server is None:
+            return None, False
+        try:
+            got = forkserver.fork_zygote(server, {"config": os.path.join(self.kit_dir, "config.json"), "env": env,
+                                                  "namespaces": {"net": self.strict}, "uid": uid},
+                                         in_fd, out_fd, self._zlog.fileno(), timeout=120)
+        finally:
+            server.close()
+        if got is None:
+            return None, False
+        handle, answer = got
+        if not answer.get("namespaces") and namespace_prefix(network=self.strict):
+            handle.kill()
+            handle.close()
+            return None, False
+        return handle, bool(answer.get("namespaces"))
+
+    def _confinement_protections(self, namespaces: bool, uid: int | None) -> None:
         """Namespaces (other processes invisible; no network in strict mode) and, whenever the
         grader is root, a user id no other sandbox has, with every capability dropped."""
-        prefix = namespace_prefix(network=self.strict)
-        if prefix:
+        if namespaces:
             self.protections.append("its own PID namespace (other processes are invisible)"
                                     + ("; no network" if self.strict else ""))
         else:
             self.missing.append("PID namespace (unshare unavailable)")
-        setpriv = shutil.which("setpriv")
-        if os.geteuid() == 0 and setpriv:
-            self.lease = UidLease()
-            uid = self.lease.uid
-            # the kit part stays root's (read-only to the child); the work part becomes the child's alone
-            os.chmod(self.dir, 0o711)
-            for root, dirs, files in os.walk(self.kit_dir):
-                os.chmod(root, 0o755)
-                for name in files:
-                    os.chmod(os.path.join(root, name), 0o644)
-            for root, dirs, files in os.walk(self.work_dir):
-                os.chown(root, uid, uid, follow_symlinks=False)
-                os.chmod(root, 0o700)
-                for name in files:
-                    os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
-            # a root grader's child would otherwise keep root's capabilities (Landlock does not
-            # cover file metadata; seccomp refuses those calls too)
-            prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                       "--inh-caps=-all", "--bounding-set=-all", "--"]
+        if uid is not None:
             self.protections.append("an unprivileged user of its own, without capabilities (no other sandbox "
                                     "shares it)")
         else:
             self.missing.append("a user of its own (needs a root grader and setpriv)")
-        return prefix
 
     # --------------------------------------------------------------- protocol
     def _read_frame(self, deadline: float) -> bytes:
@@ -516,14 +542,19 @@ class Sandbox:
 
     def _close(self) -> None:
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if isinstance(self.proc, forkserver.ForkedZygote):
+                self.proc.kill()
+            else:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            if isinstance(self.proc, forkserver.ForkedZygote):
+                self.proc.close()
             for fd in (getattr(self, "to_child", None), getattr(self, "from_child", None)):
                 if fd is not None:
                     try:
@@ -535,6 +566,46 @@ class Sandbox:
         if self.dir:
             remove_tree(self.dir)
             self.dir = None
+
+
+def unreadable_for_others(path) -> str | None:
+    """The first folder on the way to ``path`` that other users cannot enter (None: all can)."""
+    p = Path(os.path.realpath(path))
+    for folder in [*reversed(p.parents), p]:
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return str(folder)
+        except OSError:
+            return str(folder)
+    return None
+
+
+def zygote_env(home: str, threads: int, device: str = "cpu") -> dict:
+    """The whole environment of a zygote (and of the fork server): nothing of the grader's."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "MPLCONFIGDIR": os.path.join(home, "mpl"),
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+    }
+    if device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
+
+
+def start_fork_server() -> forkserver.ForkServer | None:
+    """A fork server for this grade's CPU sandboxes (None where forking zygotes is not supported)."""
+    if not forkserver.supported("cpu", 1):
+        return None
+    try:
+        return forkserver.ForkServer(lambda home: zygote_env(home, 1))
+    except OSError:
+        return None
 
 
 def remove_tree(path: str) -> None:

@@ -6,6 +6,9 @@
 says "ready", then serves the parent's requests: each one in a fresh child
 (:func:`handle`), or a session's in one child that stays (:func:`run_session`).
 Only whole frames of a child go on to the parent, followed by an exit frame.
+
+A zygote can also be forked, already warm, from the fork server
+(``forkserver.py``): it then skips :func:`preload` and starts at :func:`run`.
 """
 from __future__ import annotations
 
@@ -195,22 +198,23 @@ def run_session(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> bytes:
     return HDR.pack(len(summary)) + summary
 
 
-def main() -> None:
-    with open(sys.argv[1]) as f:
-        cfg = json.load(f)
-    sys.path.insert(0, cfg["kit_dir"])  # for `common` (a trusted copy lives here)
-    # preload what every submission needs, once, before any fork
+def preload(threads: int, optim: bool) -> None:
+    """Import what every child needs, once, before any fork (also the fork server's warm-up)."""
     import numpy  # noqa: F401
     import torch
 
-    torch.set_num_threads(int(cfg.get("threads", 1)))
+    torch.set_num_threads(threads)
     import gymnasium  # noqa: F401
 
-    if cfg.get("preload_optim"):
+    if optim:
         # The first optimizer a process builds imports torch._dynamo (seconds);
         # suites that train do it once here so every forked child inherits it.
         torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
 
+
+def run(cfg: dict) -> None:
+    """Load the sandbox's ``common``, probe the kernel, say "ready" and serve until the parent goes."""
+    sys.path.insert(0, cfg["kit_dir"])  # for `common` (a trusted copy lives here)
     for name in ("common", "common.device", "common.envs", "common.networks", "common.rollout", "common.validate"):
         try:
             importlib.import_module(name)
@@ -221,3 +225,10 @@ def main() -> None:
     kernel = probe_confinement(cfg["kit_dir"], cfg["work_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
     write_all(out_fd, pack({"event": "ready", "kernel": kernel}))
     serve(cfg, in_fd, out_fd)
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    preload(int(cfg.get("threads", 1)), bool(cfg.get("preload_optim")))
+    run(cfg)
