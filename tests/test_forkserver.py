@@ -99,6 +99,9 @@ def server():
 
 @pytest.fixture
 def use_server(server, monkeypatch):
+    closed = sandbox.unreadable_for_others(os.path.dirname(os.__file__)) if os.geteuid() == 0 else None
+    if closed:  # (.ci/run opens it) the sandbox users could not import from it: no forked zygotes
+        pytest.skip(f"the standard library is closed to the sandbox users at {closed}")
     monkeypatch.setenv(forkserver.ENV, str(server.fd))
     return server
 
