@@ -26,11 +26,19 @@ ENV = "RLKIT_FORKSERVER"
 CHILD_PACKAGE = "rlkit_worker"  # the same name as in a sandbox (sandbox.CHILD_PACKAGE)
 
 
+_gave_up: list[str] = []  # why this process stopped asking its fork server (empty: it did not)
+
+
 def supported(device: str, threads: int) -> bool:
     """Forking a warm zygote is for CPU grading on Linux (CUDA does not survive a fork; the
     server's torch runs one thread)."""
     return (sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and device == "cpu" and threads == 1
-            and not os.environ.get("RLKIT_NO_FORKSERVER"))
+            and not os.environ.get("RLKIT_NO_FORKSERVER") and not _gave_up)
+
+
+def give_up(why: str) -> None:
+    """A forked zygote never said ready: every later sandbox of this process starts a new Python."""
+    _gave_up.append(why)
 
 
 class ForkServer:
@@ -71,11 +79,12 @@ class ForkServer:
 
     def close(self) -> None:
         self.sock.close()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the server only: keepers have sessions of their own
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        if self.proc.poll() is None:  # (never a group id the system may have given away since)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and its spare: keepers have sessions
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ student's code. The result is a plain dict (see ``report.py`` for its shape).
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -50,6 +51,8 @@ def _fork_server() -> tuple[dict, tuple]:
         return {forkserver.ENV: inherited}, (int(inherited),)
     if _forks is None or _forks.proc.poll() is not None:
         _forks = start_fork_server()
+        if _forks is not None:
+            atexit.register(_forks.close)  # (its folder; the server itself ends with its socket)
     if _forks is None:
         return {}, ()
     return _forks.environ(), (_forks.fd,)

@@ -61,7 +61,8 @@ _NS_CACHE: dict = {}
 
 
 def namespace_prefix(network: bool) -> list[str]:
-    """``unshare`` arguments for a PID namespace with its own /proc (and a network namespace).
+    """``unshare`` arguments for a PID namespace with its own /proc, an IPC namespace (and a network
+    namespace).
 
     Root needs nothing more; another user gets them inside a user namespace of
     its own where the kernel allows that. Returns [] where neither works.
@@ -69,7 +70,7 @@ def namespace_prefix(network: bool) -> list[str]:
     key = (network, os.geteuid() == 0)
     if key not in _NS_CACHE:
         exe = shutil.which("unshare")
-        flags = ["--pid", "--fork", "--mount-proc"] + (["--net"] if network else [])
+        flags = ["--pid", "--fork", "--mount-proc", "--ipc"] + (["--net"] if network else [])
         tries = [flags] if os.geteuid() == 0 else [["--user", "--map-root-user"] + flags]
         _NS_CACHE[key] = []
         for f in tries if exe else []:
@@ -285,6 +286,10 @@ class Sandbox:
             if self.proc is None:  # no fork server here: a new Python
                 prefix = namespace_prefix(network=self.strict)
                 namespaces = bool(prefix)
+                if uid is not None and not shutil.which("setpriv"):
+                    raise GraderError("the grader runs as root and setpriv (util-linux) is not installed, so student "
+                                      "code would run as root: refusing to grade. Install util-linux, or grade as "
+                                      "another user")
                 if uid is not None:
                     # a root grader's child would otherwise keep root's capabilities (Landlock does not
                     # cover file metadata; seccomp refuses those calls too)
@@ -304,7 +309,11 @@ class Sandbox:
             header, _ = wire.unpack(self._read_frame(time.monotonic() + 120))
         except (TimeoutError, EOFError, ValueError) as exc:
             tail = self._zygote_log_tail()
+            forked = isinstance(self.proc, forkserver.ForkedZygote)
             self.close()
+            if forked:  # what a forked zygote cannot do here, a new Python may: this process stops forking
+                forkserver.give_up(tail)
+                return self.start()
             hint = ""
             if self.strict and os.geteuid() == 0:
                 hint = (f" [strict mode runs the worker as a user of its own, who must be able to read the Python "
@@ -353,15 +362,16 @@ class Sandbox:
         else:
             self.missing.append("Landlock (a kernel file-system allow-list)")
         if kernel.get("seccomp"):
-            self.protections.append("a seccomp filter: no new processes, exec, sockets, ptrace or pidfd")
+            self.protections.append("a seccomp filter: no new processes, exec, sockets, ptrace, pidfd or shared memory")
         else:
             self.missing.append("seccomp (a system-call filter)")
         self.protections.append("Python audit hook (for clear error messages only)")
 
     def _own_user(self) -> int | None:
         """Whenever the grader is root: a user id no other sandbox has (leased), owning the work
-        part alone; the kit part stays root's (read-only to the child). None otherwise."""
-        if os.geteuid() != 0 or not shutil.which("setpriv"):
+        part alone; the kit part stays root's (read-only to the child). None otherwise. (A forked
+        zygote drops to it itself; a new Python does it with ``setpriv``, and without it refuses.)"""
+        if os.geteuid() != 0:
             return None
         self.lease = UidLease()
         uid = self.lease.uid
@@ -379,13 +389,11 @@ class Sandbox:
 
     def _fork(self, env: dict, uid: int | None, in_fd: int, out_fd: int):
         """(the zygote, whether it has its namespaces) forked from this grade's fork server, or
-        (None, False) where there is none, it is gone, or it could not give the namespaces
-        that ``unshare`` gives here (then the zygote starts as a new Python, as without one)."""
+        (None, False) where there is none, it is gone, its zygote could not set itself up (one
+        that cannot read every folder of the server's ``sys.path`` as the sandbox user says so),
+        or it could not give the namespaces that ``unshare`` gives here. Then the zygote starts
+        as a new Python, as without a fork server."""
         if not forkserver.supported(self.device, self.threads):
-            return None, False
-        if uid is not None and unreadable_for_others(os.path.dirname(os.__file__)):
-            # the server's standard library is closed to the sandbox user, who could not import
-            # the rest of it (a new Python finds another one, or none)
             return None, False
         server = forkserver.inherited()
         if server is None:
@@ -417,7 +425,7 @@ class Sandbox:
             self.protections.append("an unprivileged user of its own, without capabilities (no other sandbox "
                                     "shares it)")
         else:
-            self.missing.append("a user of its own (needs a root grader and setpriv)")
+            self.missing.append("a user of its own (needs a root grader)")
 
     # --------------------------------------------------------------- protocol
     def _read_frame(self, deadline: float) -> bytes:

@@ -22,6 +22,17 @@ from autograder.child import confine
 from conftest import ROOT
 
 
+def _ipc_get(kind: str, *args) -> None:
+    """``shmget``/``msgget`` made the way native code would make them (OSError when refused); an
+    object the kernel did create is removed at once (IPC_RMID), so a failing test leaves none."""
+    import ctypes
+
+    ident = getattr(confine._libc, f"{kind}get")(*args)
+    if ident == -1:
+        raise OSError(ctypes.get_errno(), f"{kind}get failed")
+    getattr(confine._libc, f"{kind}ctl")(ident, 0, None)
+
+
 def _in_confined_child(tmp_path, probes: dict) -> dict:
     """Fork, confine like a sandbox child (no audit hook), run each probe; name -> 'ok' or the error."""
     confine.load_libc()
@@ -129,9 +140,13 @@ def test_seccomp_stops_processes_sockets_and_pidfd_but_not_threads(tmp_path, ker
         "chmod": lambda: os.chmod(str(tmp_path), 0o777),
         "utime": lambda: os.utime(str(tmp_path), (0, 0)),
         "mknod": lambda: os.mknod(str(tmp_path / "node"), 0o600 | 0o010000),  # a FIFO
+        # memory the address-space limit does not count, some of it kept after the child is gone
+        "shmget": lambda: _ipc_get("shm", 0, 1 << 20, 0o1666),  # IPC_PRIVATE, IPC_CREAT | 0666
+        "msgget": lambda: _ipc_get("msg", 0, 0o1666),
+        "memfd": lambda: os.close(os.memfd_create("hog")),
     })
     assert res["_confined"]["seccomp"] is True
-    for name in ("fork", "raw spawn", "socket", "pidfd", "chmod", "utime", "mknod"):
+    for name in ("fork", "raw spawn", "socket", "pidfd", "chmod", "utime", "mknod", "shmget", "msgget", "memfd"):
         assert "errno=1" in res[name], (name, res)  # EPERM
     # even setting the limits it already has is refused (Python words EPERM this way)
     assert "not allowed" in res["setrlimit"], res

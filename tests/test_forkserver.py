@@ -47,6 +47,7 @@ def identity():
     except OSError:
         nets = ["?"]
     return {"uid": os.getuid(), "euid": os.geteuid(), "groups": len(os.getgroups()),
+            "ipc": os.readlink("/proc/self/ns/ipc"), "mnt": os.readlink("/proc/self/ns/mnt"),
             "caps": " ".join(status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")),
             "seccomp": status["Seccomp"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
             "max_pid": max(pids), "sockets": sum(f.startswith("socket:") for f in fds),
@@ -172,6 +173,10 @@ def test_a_forked_zygotes_child_is_confined(use_server, tmp_path, mode):
             assert _value(res, "caps") == " ".join(["0000000000000000"] * 5)
         if strict:
             assert _value(res, "interfaces") == "lo"
+        if sub.sandbox.missing == [] or "PID namespace" not in " ".join(sub.sandbox.missing):
+            # System V objects die with the sandbox; /proc is mounted in its own mount namespace
+            assert _value(res, "ipc") != os.readlink("/proc/self/ns/ipc")
+            assert _value(res, "mnt") != os.readlink("/proc/self/ns/mnt")
     finally:
         sub.close()
 
@@ -249,18 +254,180 @@ def test_without_its_fork_server_a_sandbox_starts_a_new_python(tmp_path, monkeyp
         sub.close()
 
 
-def test_a_sandbox_user_who_cannot_read_the_servers_python_gets_a_new_one(use_server, tmp_path, monkeypatch):
-    """A root grader's sandbox users must import the rest of the standard library the server
-    loaded; where they cannot read it, the zygote starts as a new Python (which finds its own)."""
+def test_a_root_grader_without_setpriv_never_runs_student_code_as_root(tmp_path, monkeypatch, server):
+    """The fork server drops to the sandbox's user itself; a new Python needs setpriv for that,
+    and without it the grader refuses instead of running student code as root."""
     if os.geteuid() != 0:
-        pytest.skip("sandbox users of their own need root")
-    monkeypatch.setattr(sandbox, "unreadable_for_others", lambda path: "/closed")
+        pytest.skip("only a root grader changes users")
+    real_which = sandbox.shutil.which
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None if name == "setpriv" else real_which(name, *a, **k))
+    monkeypatch.setenv(forkserver.ENV, str(server.fd))
+    sub = Submission(_folder(tmp_path))
+    try:
+        res = sub.call("mod", "identity")
+        assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
+        assert _value(res, "uid") == sub.sandbox.lease.uid and _value(res, "caps") == " ".join(["0000000000000000"] * 5)
+    finally:
+        sub.close()
+    monkeypatch.delenv(forkserver.ENV)
+    sub = Submission(_folder(tmp_path, "other"))
+    try:
+        with pytest.raises(sandbox.GraderError, match="setpriv"):
+            sub.call("mod", "identity")
+    finally:
+        sub.close()
+
+
+CLOSED_PYTHON = r"""
+set -e
+lib=$(python_lib)
+mkdir -p "$HOLD"
+mount --bind "$lib" "$HOLD"
+mount -t tmpfs -o mode=0700 tmpfs "$lib"   # closed to other users, like a virtualenv in a 0700 home
+for entry in "$HOLD"/*; do
+    name=$(basename "$entry")
+    if [ -d "$entry" ]; then mkdir "$lib/$name"; else touch "$lib/$name"; fi
+    mount --bind "$entry" "$lib/$name"
+done
+exec "$PY" "$SCRIPT" "$FOLDER"
+"""
+
+CLOSED_SCRIPT = r"""
+import os, sys
+from autograder import sandbox
+from autograder.client import Submission
+forks = sandbox.start_fork_server()
+os.environ.update(forks.environ())
+sub = Submission(sys.argv[1])
+try:
+    res = sub.call("mod", "add", 1, 2)
+    print("RESULT", res.ok, type(sub.sandbox.proc).__name__)
+except sandbox.GraderError as exc:
+    print("GRADER_ERROR", str(exc)[:300].replace("\n", " "))
+finally:
+    sub.close()
+    forks.close()
+"""
+
+
+def test_a_sandbox_user_who_cannot_read_the_servers_python_gets_a_new_one(tmp_path):
+    """A root grader's sandbox users must import, as themselves, whatever the server did not
+    preload. Where a folder of its ``sys.path`` is closed to them (here: the virtualenv's lib/,
+    in a private mount namespace), the zygote says so, the sandbox starts a new Python, and the
+    grade fails loudly; it never runs on with imports that fail later."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private mount namespace")
+    lib = Path(sys.prefix) / "lib"
+    root = Path(__file__).resolve().parent.parent
+    folder = _folder(tmp_path)
+    script = tmp_path / "closed.py"
+    script.write_text(CLOSED_SCRIPT)
+    shell = CLOSED_PYTHON.replace("$(python_lib)", str(lib))
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", shell], cwd=root,
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PY": sys.executable, "SCRIPT": str(script), "FOLDER": str(folder),
+                               "HOLD": str(tmp_path / "hold"), "PYTHONPATH": str(root)})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("RESULT", "GRADER_ERROR"))]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert lines[-1].startswith("GRADER_ERROR") and "did not start" in lines[-1], lines
+
+
+def test_a_zygote_that_cannot_set_itself_up_gives_way_to_a_new_python(use_server, tmp_path, monkeypatch):
+    """A forked zygote that fails before it is set up (here: a config it cannot open) is
+    reported by its keeper; that sandbox starts a new Python."""
+    real = forkserver.fork_zygote
+
+    def broken(server, request, *args, **kwargs):
+        return real(server, {**request, "config": "/nonexistent/config.json"}, *args, **kwargs)
+
+    monkeypatch.setattr(forkserver, "fork_zygote", broken)
     sub = Submission(_folder(tmp_path))
     try:
         assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
         assert not isinstance(sub.sandbox.proc, ForkedZygote)
     finally:
         sub.close()
+
+
+def test_a_forked_zygote_that_never_says_ready_gives_way_to_a_new_python(use_server, tmp_path, monkeypatch):
+    """A forked zygote set up but silent costs one failed start: that sandbox and every later
+    one of the process start a new Python (a broken fork path never fails a grade)."""
+    monkeypatch.setattr(forkserver, "_gave_up", [])
+    real = sandbox.Sandbox._read_frame
+    silenced = []
+
+    def silent(self, deadline):
+        if isinstance(self.proc, ForkedZygote) and not silenced:
+            silenced.append(self.proc.pid)
+            raise EOFError
+        return real(self, deadline)
+
+    monkeypatch.setattr(sandbox.Sandbox, "_read_frame", silent)
+    sub = Submission(_folder(tmp_path))
+    other = Submission(_folder(tmp_path, "other"))
+    try:
+        assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
+        assert silenced and not isinstance(sub.sandbox.proc, ForkedZygote)
+        assert forkserver._gave_up
+        assert other.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
+        assert not isinstance(other.sandbox.proc, ForkedZygote)
+    finally:
+        sub.close()
+        other.close()
+
+
+NOBODY = r"""
+import os, sys, torch
+from autograder import sandbox
+from autograder.client import Submission
+from autograder.forkserver import ForkedZygote
+forks = sandbox.start_fork_server()
+os.environ.update(forks.environ())
+sub = Submission(sys.argv[1])
+res = sub.call("mod", "identity")
+print(isinstance(sub.sandbox.proc, ForkedZygote), res.ok, res.output("max_pid").array.item() if res.ok else res.error,
+      "its own PID namespace (other processes are invisible)" in sub.sandbox.protections, sep="|")
+sub.close()
+forks.close()
+"""
+
+
+def test_a_grader_that_is_not_root_forks_zygotes_in_a_user_namespace(tmp_path):
+    """Not root (a laptop): the keeper takes a user namespace first, as `unshare --map-root-user`,
+    and the sandbox still gets its own PID namespace."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to become another user")
+    if sandbox.unreadable_for_others(sys.prefix) or sandbox.unreadable_for_others(os.path.dirname(os.__file__)):
+        pytest.skip("the Python installation is closed to other users")
+    root = Path(__file__).resolve().parent.parent
+    if sandbox.unreadable_for_others(root):
+        pytest.skip("the kit is closed to other users")
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="rlkit-nobody-"))  # (pytest's tmp_path is closed to other users)
+    try:
+        os.chmod(home, 0o777)
+        folder = _folder(home)
+        script = home / "nobody.py"
+        script.write_text(NOBODY)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                               str(script), str(folder)], cwd=root, capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(root)})
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if not sandbox.namespace_prefix(network=False):
+        pytest.skip("no user namespaces here")
+    forked, ok, max_pid, own_ns = proc.stdout.strip().splitlines()[-1].split("|")
+    assert (forked, ok, own_ns) == ("True", "True", "True"), proc.stdout + proc.stderr
+    assert float(max_pid) < 10
 
 
 def test_the_runner_shares_one_fork_server_with_its_suites(tmp_path):

@@ -168,7 +168,10 @@ _SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
         removexattr=197, lremovexattr=198, fremovexattr=199, setxattrat=463, removexattrat=466, mknod=133,
         mknodat=259, sethostname=170, setdomainname=171, syslog=103, init_module=175, finit_module=313,
         delete_module=176, settimeofday=164, clock_settime=227, reboot=169, swapon=167, swapoff=168, acct=163,
-        kexec_load=246, kexec_file_load=320)),
+        kexec_load=246, kexec_file_load=320,
+        # memory outside the address-space limit: System V shared memory, message queues and
+        # semaphores (kept by the kernel after the child is gone), POSIX queues, memory files
+        shmget=29, shmat=30, semget=64, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447)),
     "aarch64": (0xC00000B7, dict(
         clone=220, clone3=435, execve=221, execveat=281, ptrace=117, process_vm_readv=270,
         process_vm_writev=271, socket=198, socketpair=199, unshare=97, setns=268, mount=40,
@@ -180,7 +183,8 @@ _SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
         fsetxattr=7, removexattr=14, lremovexattr=15, fremovexattr=16, setxattrat=463, removexattrat=466,
         mknodat=33, sethostname=161, setdomainname=162, syslog=116, init_module=105, finit_module=273,
         delete_module=106, settimeofday=170, clock_settime=112, reboot=142, swapon=224, swapoff=225, acct=89,
-        kexec_load=104)),
+        kexec_load=104, shmget=194, shmat=196, semget=190, msgget=186, mq_open=180, memfd_create=279,
+        memfd_secret=447)),
 }
 _libc = None  # loaded once in the zygote (ctypes is denied to the child once its hook is in)
 

@@ -39,7 +39,8 @@ import traceback
 
 from . import confine, loading, main as child_main_module, values, wire, zygote  # noqa: F401 (all preloaded)
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 MAX_REQUEST_BYTES = 1 << 16
@@ -104,7 +105,9 @@ def _keeper(request: dict, fds: list[int]) -> int:
     os.close(alive_r)
     for fd in (in_fd, out_fd, log_fd):
         os.close(fd)
-    status = os.read(status_r, 1)  # the zygote's word: b"1" set up, b"0" set up without /proc, b"" died
+    # the zygote's word: b"1" set up, b"0" set up without /proc, b"2" it cannot read its own Python
+    # (so it could not import the rest), b"" it died
+    status = os.read(status_r, 1)
     pidfds = [os.pidfd_open(os.getpid()), os.pidfd_open(pid)]
     answer = {"pid": os.getpid(), "namespaces": ns and status == b"1", "started": status in (b"0", b"1")}
     socket.send_fds(reply, [json.dumps(answer).encode()], pidfds)
@@ -117,11 +120,12 @@ def _keeper(request: dict, fds: list[int]) -> int:
 
 
 def _unshare(network: bool) -> bool:
-    """New PID and mount namespaces (and network); a user namespace first where the grader is not root."""
+    """New PID, mount and IPC namespaces (and network); a user namespace first where the grader is
+    not root. (IPC: System V objects a child could leave behind die with the sandbox.)"""
     libc = confine._libc
     if libc is None:
         return False
-    flags = CLONE_NEWPID | CLONE_NEWNS | (CLONE_NEWNET if network else 0)
+    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if network else 0)
     uid, gid = os.getuid(), os.getgid()
     if uid != 0:
         flags |= CLONE_NEWUSER
@@ -145,6 +149,7 @@ def _zygote(request: dict, in_fd: int, out_fd: int, log_fd: int, status_w: int, 
     os.close(log_fd)
     mounted = ns and libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0
     uid = request.get("uid")
+    python_path = [p for p in sys.path if p and os.path.isdir(p)]  # (seen before the change of user)
     if uid is not None:
         _become(int(uid))
     # the kernel kills this zygote (and so its PID namespace) when the keeper dies (set after the
@@ -165,6 +170,9 @@ def _zygote(request: dict, in_fd: int, out_fd: int, log_fd: int, status_w: int, 
     # later imports of this package come from the sandbox's own copy (the server's folder is
     # not on the child's allow-list)
     sys.modules[__package__].__path__ = [os.path.join(cfg["kit_dir"], __package__)]
+    if not all(os.access(p, os.R_OK | os.X_OK) for p in python_path):
+        os.write(status_w, b"2")
+        os._exit(70)
     os.write(status_w, b"1" if mounted or not ns else b"0")
     os.close(status_w)
     zygote.run(cfg)
