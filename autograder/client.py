@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,22 @@ class Submission:
 
     def close(self) -> None:
         self.sandbox.close()
+
+    def twin(self) -> "Submission":
+        """A second sandbox of this submission, alike in every setting: a learning run goes on in
+        it while the suite's other checks use this one (see ``harness.in_background``)."""
+        box = self.sandbox
+        return Submission(self.path, device=self.device, strict=self.strict, threads=box.threads,
+                          preload_optim=box.preload_optim, module=box.module, kit_modules=dict(box.kit_modules),
+                          allow_weak=self.allow_weak)
+
+    def forks_cheaply(self) -> bool:
+        """Whether a second sandbox is a fork of this grade's fork server (milliseconds), not a
+        new Python (seconds of CPU)."""
+        from . import forkserver
+
+        return (os.environ.get(forkserver.ENV, "").isdigit() and not forkserver._gave_up
+                and forkserver.supported(self.device, self.sandbox.threads))
 
     @property
     def protections(self) -> list[str]:

@@ -11,8 +11,10 @@ function runs in the sandbox on the grading device.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -224,20 +226,79 @@ def episode_returns(res, what: str) -> list[float]:
     raise CheckFailed(f"{what}(): episode_returns should be a list of floats, got {leaf.describe()}")
 
 
+# ------------------------------------------------------------------ training in the background
+_background: dict = {}  # (id(sub), key) -> Future of a list of CallResults
+
+
+def _cases(calls: list) -> list[Case]:
+    return [c if isinstance(c, Case) else to_case(c) for c in calls]
+
+
+def in_background(sub: Submission, key: str, module: str, function: str, calls: list,
+                  timeout: float) -> None:
+    """Start ``calls`` now, in a second sandbox of the submission (``Submission.twin``), while the
+    suite's other checks go on in the first: a learning run takes seconds of one core, and a
+    grade of one exercise has two. Only where that sandbox is a fork (``forks_cheaply``); else
+    :func:`results` runs the calls when a test asks. The second sandbox is confined alike and
+    shares nothing with the first (not even its folder), and it is closed after the calls."""
+    if (id(sub), key) in _background or not sub.forks_cheaply():
+        return
+    future: Future = Future()
+
+    def work():
+        twin = sub.twin()
+        try:
+            future.set_result(twin.call_many(module, function, _cases(calls), timeout=timeout))
+        except BaseException as exc:  # noqa: BLE001 - the test that takes it raises it
+            future.set_exception(exc)
+        finally:
+            twin.close()
+
+    threading.Thread(target=work, name=f"background {key}", daemon=True).start()
+    _background[(id(sub), key)] = future
+
+
+def results(sub: Submission, key: str, module: str, function: str, calls: list, timeout: float) -> list:
+    """The CallResults of ``calls`` (:class:`Call` or :class:`Case`): those :func:`in_background`
+    started under ``key`` (the same calls), else run now."""
+    future = _background.pop((id(sub), key), None)
+    if future is not None:
+        return future.result()
+    return sub.call_many(module, function, _cases(calls), timeout=timeout)
+
+
+def learning_selected(request) -> bool:
+    """Whether this run includes the learning tests of the requesting suite."""
+    suite = request.module.__name__
+    return any(item.get_closest_marker("learning") is not None and item.module.__name__ == suite
+               for item in request.session.items)
+
+
 _train_cache: dict = {}
+
+
+def _train_calls(request, seed_calls: list[Call], learn_call: Call, timeout: float) -> tuple[list, float]:
+    learning = learning_selected(request)
+    return list(seed_calls) + ([learn_call] if learning else []), (timeout if learning else 60)
+
+
+def start_train_runs(request, sub: Submission, module: str, function: str, seed_calls: list[Call],
+                     learn_call: Call, timeout: float) -> None:
+    """Start what :func:`train_runs` will return, now, in the background (a suite's module fixture
+    does, before its first test)."""
+    calls, limit = _train_calls(request, seed_calls, learn_call, timeout)
+    in_background(sub, f"train {module}.{function}", module, function, calls, limit)
 
 
 def train_runs(request, sub: Submission, module: str, function: str, seed_calls: list[Call],
                learn_call: Call, timeout: float) -> dict:
     """A suite's short seed runs and (when its learning tests are selected) its learning run, in ONE
-    child, once per submission: ``{"seed": [CallResult, ...], "learn": CallResult | None}``."""
+    child, once per submission: ``{"seed": [CallResult, ...], "learn": CallResult | None}`` (those
+    :func:`start_train_runs` started, if it did)."""
     key = (id(sub), module, function)
     if key not in _train_cache:
-        suite = request.module.__name__
-        learning = any(item.get_closest_marker("learning") is not None and item.module.__name__ == suite
-                       for item in request.session.items)
-        calls = list(seed_calls) + ([learn_call] if learning else [])
-        results = run(sub, module, function, calls, timeout=timeout if learning else 60)
+        calls, limit = _train_calls(request, seed_calls, learn_call, timeout)
+        res = results(sub, f"train {module}.{function}", module, function, calls, limit)
         n = len(seed_calls)
-        _train_cache[key] = {"seed": results[:n], "learn": results[n] if learning else None}
+        _train_cache[key] = {"seed": res[:n], "learn": res[n] if len(res) > n else None}
     return _train_cache[key]

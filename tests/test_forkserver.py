@@ -82,6 +82,10 @@ def find(first, second):
     return 0
 
 
+def where():
+    return os.getcwd()
+
+
 def sleep(tag):
     with open(f"pid-{tag}.txt", "w") as fh:
         fh.write(str(os.getpid()))
@@ -428,6 +432,34 @@ def test_a_grader_that_is_not_root_forks_zygotes_in_a_user_namespace(tmp_path):
     forked, ok, max_pid, own_ns = proc.stdout.strip().splitlines()[-1].split("|")
     assert (forked, ok, own_ns) == ("True", "True", "True"), proc.stdout + proc.stderr
     assert float(max_pid) < 10
+
+
+def test_a_learning_run_goes_on_in_a_second_sandbox_beside_the_checks(use_server, tmp_path, monkeypatch):
+    """harness.in_background: the calls run at once in a twin sandbox (another folder, closed
+    afterwards) and the test that asks gets their results; without a fork server nothing starts
+    early and the calls run in the submission's own sandbox when asked."""
+    from autograder import harness
+    from autograder.harness import Call
+
+    sub = Submission(_folder(tmp_path))
+    try:
+        assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(1.0)).ok
+        harness.in_background(sub, "where", "mod", "where", [Call()], 20)
+        assert (id(sub), "where") in harness._background
+        (res,) = harness.results(sub, "where", "mod", "where", [Call()], 20)
+        twin_dir = _value(res)
+        assert res.ok and twin_dir != sub.sandbox.work_dir and Path(twin_dir).name == "work"
+        end = time.monotonic() + 10
+        while Path(twin_dir).exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not Path(twin_dir).exists(), "the twin sandbox was not closed"
+        monkeypatch.delenv(forkserver.ENV)
+        harness.in_background(sub, "where", "mod", "where", [Call()], 20)
+        assert (id(sub), "where") not in harness._background
+        (res,) = harness.results(sub, "where", "mod", "where", [Call()], 20)
+        assert res.ok and _value(res) == sub.sandbox.work_dir
+    finally:
+        sub.close()
 
 
 def test_the_runner_shares_one_fork_server_with_its_suites(tmp_path):

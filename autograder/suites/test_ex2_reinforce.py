@@ -30,7 +30,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, episode_returns, gradients, named,
-                               rebuild_network, run, to_case, train_runs)
+                               rebuild_network, run, start_train_runs, to_case, train_runs)
 from autograder.client import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
@@ -859,9 +859,21 @@ LEARN_EVAL_EPISODES = 20
 LEARN_THRESHOLD = 100.0
 SEED_RUNS = [5, 5, 6]  # train_reinforce(episodes=SEED_EPISODES, seed=s): reproducibility on a small budget
 SEED_EPISODES = 4
-def _train_runs(request, sub, dev) -> dict:
+def _train_args(dev) -> tuple:
     seed_calls = [Call(env_id="CartPole-v1", episodes=SEED_EPISODES, seed=s, device=dev) for s in SEED_RUNS]
-    return train_runs(request, sub, M, "train_reinforce", seed_calls, _learn_call(LEARN_SEEDS[0], dev), timeout=150)
+    return M, "train_reinforce", seed_calls, _learn_call(LEARN_SEEDS[0], dev), 150
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _training_starts_first(request, sub, dev):
+    """The training runs start before the first test, beside the other checks (see harness)."""
+    module, function, seed_calls, learn, timeout = _train_args(dev)
+    start_train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
+
+
+def _train_runs(request, sub, dev) -> dict:
+    module, function, seed_calls, learn, timeout = _train_args(dev)
+    return train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
 
 
 def _curve(res) -> list[float]:

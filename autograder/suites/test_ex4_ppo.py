@@ -13,7 +13,8 @@ import torch
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.harness import Call, compare, episode_returns, gradients, named, rebuild_network
+from autograder.harness import (Call, compare, episode_returns, gradients, in_background, learning_selected, named,
+                               rebuild_network, results)
 from autograder.client import Case
 from common.rollout import evaluate_policy
 from autograder.oracle import answers
@@ -373,6 +374,26 @@ def _curve(res) -> list[float]:
     return episode_returns(res, "train_ppo")
 
 
+def _learn_cases(seed: int, dev: str) -> list[Case]:
+    # seed goes in the kwargs of a Case: sub.call(..., seed=...) would take it as the worker's torch seed
+    # and train_ppo would run with its default seed every time
+    return [Case((), dict(env_id="CartPole-v1", total_steps=LEARN_STEPS, seed=seed, device=dev))]
+
+
+def _seed_cases(dev: str) -> list[Case]:
+    return [Case((), dict(env_id="CartPole-v1", total_steps=SEED_STEPS, seed=s, device=dev), None, g)
+            for s, g in ((5, 1), (5, 2), (6, 1))]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _training_starts_first(request, sub, dev):
+    """The first learning run and the seed runs start before the first test, each in a sandbox of
+    its own, beside the other checks (see harness.in_background)."""
+    if learning_selected(request):
+        in_background(sub, "learn", M, "train_ppo", _learn_cases(LEARN_SEEDS[0], dev), 120)
+    in_background(sub, "seed", M, "train_ppo", _seed_cases(dev), 60)
+
+
 @pytest.mark.function("train_ppo")
 @pytest.mark.points(5.5)
 @pytest.mark.learning
@@ -380,10 +401,8 @@ def test_train_ppo_solves_cartpole(sub, dev):
     """solves CartPole-v1: the greedy policy averages >= 475 on new episodes within 50k environment steps"""
     means = []
     for seed in LEARN_SEEDS:
-        # seed goes in the kwargs of a Case: sub.call(..., seed=...) would take it as the worker's torch seed
-        # and train_ppo would run with its default seed every time
-        (res,) = sub.call_many(M, "train_ppo", [Case((), dict(env_id="CartPole-v1", total_steps=LEARN_STEPS,
-                                                              seed=seed, device=dev))], timeout=120)
+        (res,) = results(sub, "learn" if seed == LEARN_SEEDS[0] else f"learn {seed}", M, "train_ppo",
+                         _learn_cases(seed, dev), 120)
         _require_train_ok(res)
         if not _curve(res):
             raise CheckFailed("train_ppo(): episode_returns is empty: record the return of every finished episode")
@@ -404,11 +423,8 @@ def test_train_ppo_solves_cartpole(sub, dev):
 @pytest.mark.points(1.5)
 def test_train_ppo_seed(sub, dev):
     """the seed makes training reproducible: same seed, same run; another seed, another run"""
-    cases = [Case((), dict(env_id="CartPole-v1", total_steps=SEED_STEPS, seed=s, device=dev), None, g)
-             for s, g in ((5, 1), (5, 2), (6, 1))]
-    results = sub.call_many(M, "train_ppo", cases, timeout=60)
     curves, weights = [], []
-    for res in results:
+    for res in results(sub, "seed", M, "train_ppo", _seed_cases(dev), 60):
         _require_train_ok(res)
         curves.append(_curve(res))
         pol = rebuild_network(res.output("policy"), "train_ppo")
