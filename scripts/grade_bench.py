@@ -122,8 +122,11 @@ def main(argv=None) -> int:
     for name, wall, start, setup, checks, slow in rows:
         lines.append(f"| {name} | {wall:.1f} | {start:.1f} | {setup:.1f} | {checks:.1f} | {slow} |")
     lines += ["", "\"Starting the suite\": the runner's interpreter, the suite server's imports and pytest's "
-              "collection; \"sandbox wait\": test setups waiting for the zygote (Python, torch and the "
-              "optimizer imports, the kernel probe), which starts while pytest collects.", ""]
+              "collection; \"sandbox wait\": test setups waiting for the zygote, a fork of the fork server "
+              "(which imports torch and torch._dynamo once, beside the suite server) or, without one, a new "
+              "Python; \"checks\": the tests' own seconds, where a learning run started in the background "
+              "(a second sandbox, from the suite's first test on) counts only for the time a test waits "
+              "for it.", ""]
     text = "\n".join(lines)
     Path(args.out).write_text(text)
     print(text)
