@@ -302,3 +302,22 @@ def train_runs(request, sub: Submission, module: str, function: str, seed_calls:
         n = len(seed_calls)
         _train_cache[key] = {"seed": res[:n], "learn": res[n] if len(res) > n else None}
     return _train_cache[key]
+
+
+def training_runs(train_args: Callable[[str], tuple]):
+    """A suite's ``(module fixture, getter)`` for its training runs: the fixture starts them before
+    the first test (:func:`start_train_runs`), the getter returns them (:func:`train_runs`).
+    ``train_args(dev)`` gives ``(module, function, seed_calls, learn_call, timeout)``. In a suite:
+
+        _training_starts_first, _train_runs = training_runs(_train_args)
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", autouse=True)
+    def starts_first(request, sub, dev):
+        start_train_runs(request, sub, *train_args(dev))
+
+    def get(request, sub, dev) -> dict:
+        return train_runs(request, sub, *train_args(dev))
+
+    return starts_first, get

@@ -124,6 +124,15 @@ def _strict(mode: str) -> bool:
     return mode == "strict"
 
 
+def _grades_in_a_new_python(tmp_path: Path, name: str) -> None:
+    sub = Submission(_folder(tmp_path, name))
+    try:
+        assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
+        assert not isinstance(sub.sandbox.proc, ForkedZygote)
+    finally:
+        sub.close()
+
+
 def _value(res, key=""):
     leaf = res.output(key)
     return leaf.info.get("value") if leaf.array is None else leaf.array.item()
@@ -243,12 +252,9 @@ def test_without_its_fork_server_a_sandbox_starts_a_new_python(tmp_path, monkeyp
     monkeypatch.setenv(forkserver.ENV, str(forks.fd))
     os.killpg(forks.proc.pid, signal.SIGKILL)
     forks.proc.wait()
-    sub = Submission(_folder(tmp_path))
     try:
-        assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
-        assert not isinstance(sub.sandbox.proc, ForkedZygote)
+        _grades_in_a_new_python(tmp_path, "sub")
     finally:
-        sub.close()
         forks.close()
     monkeypatch.setenv(forkserver.ENV, "999")  # no such descriptor
     sub = Submission(_folder(tmp_path, "other"))
@@ -349,12 +355,7 @@ def test_a_zygote_that_cannot_set_itself_up_gives_way_to_a_new_python(use_server
         return real(server, {**request, "config": "/nonexistent/config.json"}, *args, **kwargs)
 
     monkeypatch.setattr(forkserver, "fork_zygote", broken)
-    sub = Submission(_folder(tmp_path))
-    try:
-        assert sub.call("mod", "add", torch.tensor(1.0), torch.tensor(2.0)).ok
-        assert not isinstance(sub.sandbox.proc, ForkedZygote)
-    finally:
-        sub.close()
+    _grades_in_a_new_python(tmp_path, "sub")
 
 
 def test_a_forked_zygote_that_never_says_ready_gives_way_to_a_new_python(use_server, tmp_path, monkeypatch):

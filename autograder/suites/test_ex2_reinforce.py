@@ -30,7 +30,7 @@ import torch
 from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, episode_returns, gradients, named,
-                               rebuild_network, run, start_train_runs, to_case, train_runs)
+                               rebuild_network, run, to_case, training_runs)
 from autograder.client import Case, env, generator, network, tensor
 from common.envs import make_env
 from common.networks import PolicyNet
@@ -864,16 +864,8 @@ def _train_args(dev) -> tuple:
     return M, "train_reinforce", seed_calls, _learn_call(LEARN_SEEDS[0], dev), 150
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _training_starts_first(request, sub, dev):
-    """The training runs start before the first test, beside the other checks (see harness)."""
-    module, function, seed_calls, learn, timeout = _train_args(dev)
-    start_train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
-
-
-def _train_runs(request, sub, dev) -> dict:
-    module, function, seed_calls, learn, timeout = _train_args(dev)
-    return train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
+# the training runs start before the first test, beside the other checks (see harness)
+_training_starts_first, _train_runs = training_runs(_train_args)
 
 
 def _curve(res) -> list[float]:

@@ -25,7 +25,7 @@ from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.child.wire import walk
 from autograder.harness import (PLAIN_SGD_SOURCE, Call, compare, episode_returns, named, rebuild_network,
-                               reference_gradients, run, start_train_runs, to_case, train_runs)
+                               reference_gradients, run, to_case, training_runs)
 from autograder.oracle import answers
 from autograder.seeds import shared_inputs
 from autograder.client import network
@@ -857,16 +857,8 @@ def _train_args(dev) -> tuple:
     return M, "train_actor_critic", seed_calls, learn, 240
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _training_starts_first(request, sub, dev):
-    """The training runs start before the first test, beside the other checks (see harness)."""
-    module, function, seed_calls, learn, timeout = _train_args(dev)
-    start_train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
-
-
-def _train_runs(request, sub, dev) -> dict:
-    module, function, seed_calls, learn, timeout = _train_args(dev)
-    return train_runs(request, sub, module, function, seed_calls, learn, timeout=timeout)
+# the training runs start before the first test, beside the other checks (see harness)
+_training_starts_first, _train_runs = training_runs(_train_args)
 
 
 def _curve(res) -> list[float]:
