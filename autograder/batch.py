@@ -38,7 +38,7 @@ from pathlib import Path
 from .exercises import POINTS
 from .options import GradingOptions
 from .runner import available_exercises, strict_preflight
-from .sandbox import KIT_ROOT, GraderError, start_fork_server
+from .sandbox import KIT_ROOT, SANDBOX_ROOT_ENV, GraderError, remove_tree, start_fork_server
 
 STATUSES = ("ok", "grader-error", "timeout", "crashed")
 
@@ -81,6 +81,10 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
         env["PYTHONPATH"] = str(KIT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         if forks is not None:
             env.update(forks.environ())
+        # its sandboxes' folders go here, removed below whatever became of the grader
+        sandboxes = tempfile.mkdtemp(prefix="rlkit-batch-sandboxes-")
+        os.chmod(sandboxes, 0o711)  # strict mode's sandbox users reach their own folders through it
+        env[SANDBOX_ROOT_ENV] = sandboxes
         status, error, report = "ok", "", None
         try:
             proc = subprocess.Popen(cmd, cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL,
@@ -105,6 +109,8 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
                     status, error = "grader-error", " | ".join(report["errors"])[:2000]
         except Exception as exc:  # could not even start the process
             status, error = "crashed", f"{type(exc).__name__}: {exc}"
+        finally:
+            remove_tree(sandboxes)
     seconds = round(time.monotonic() - t0, 1)
     if report is None:
         report = {"submission": str(folder), "total": 0.0,

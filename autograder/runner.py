@@ -232,6 +232,33 @@ def attribute_dependencies(report: dict) -> None:
                 t["caused_by"] = broken
 
 
+def gate_training_across_exercises(report: dict) -> None:
+    """The training points need the EARLIER exercises' functions a training loop calls to pass their
+    own checks too (``plugin.gate_training`` does it within one exercise).
+
+    ``train_ppo`` trains with ex3's ``compute_gae`` and ``value_loss``; a submission whose ex3 fails
+    those checks earns no PPO training points in a run that grades both (a run of one exercise
+    cannot know). The same tests are gated as within an exercise: every test of a given training
+    function, and the learning tests of a student's one.
+    """
+    failing = {(e["name"], t["function"]) for e in report["exercises"] for t in e["tests"] if not t["passed"]}
+    for e in report["exercises"]:
+        ex = BY_NAME.get(e["name"])
+        if ex is None:
+            continue
+        for t in e["tests"]:
+            if not t["passed"] or t["function"] not in ex.trains_with:
+                continue
+            if t["function"] in ex.functions and not t.get("learning"):
+                continue
+            broken = [f"{fn}() of {mod}" for mod, fn in ex.uses.get(t["function"], ()) if (mod, fn) in failing]
+            if broken:
+                t.update(passed=False, score=0.0, caused_by=broken, feedback=(
+                    f"{t['function']}(): the training points need the functions it trains with to pass their own "
+                    f"checks first ({', '.join(broken)} fail)"))
+        e["score"] = round(sum(t["score"] for t in e["tests"]), 4)
+
+
 def grade(submission, exercises: list[str] | None = None, options: GradingOptions | None = None,
           **changes) -> dict:
     """Grade ``submission`` (a folder) and return the report dict.
@@ -299,6 +326,7 @@ def grade(submission, exercises: list[str] | None = None, options: GradingOption
             "tests": tests,
         })
     attribute_dependencies(report)
+    gate_training_across_exercises(report)
     report["total"] = round(sum(e["score"] for e in report["exercises"]), 4)
     report["max_total"] = sum(e["max_score"] for e in report["exercises"])
     report["seconds"] = round(time.monotonic() - t0, 2)

@@ -37,6 +37,9 @@ MAX_NODES = 50_000  # nodes in one result tree
 # strict mode: each live sandbox runs as a user of its own, taken from this range
 UID_BASE, UID_COUNT = 1_200_000_000, 1 << 20
 UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
+# where sandbox folders go when set (a batch gives each submission's grader a folder of its own,
+# and removes it after that grader, even one killed on timeout that could not clean up)
+SANDBOX_ROOT_ENV = "RLKIT_SANDBOX_ROOT"
 # the child package (autograder/child/) inside a sandbox's kit part; the child's audit hook refuses
 # student imports of this name
 CHILD_PACKAGE = "rlkit_worker"
@@ -81,24 +84,34 @@ def namespace_prefix(network: bool) -> list[str]:
 
 
 class UidLease:
-    """A user id no other live sandbox on this machine holds (a lock file per id, held while alive)."""
+    """A user id no other live sandbox on this machine holds (a lock file per id, held while alive,
+    removed on release)."""
 
     def __init__(self):
         UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
         for _ in range(64):
             uid = UID_BASE + random.randrange(UID_COUNT)
-            fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            path = UID_LOCKS / str(uid)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # the file may have been removed by its last holder between our open and our lock:
+                # then the lock is on a file nobody else will look at, and counts for nothing
+                if os.stat(path, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
+                    raise OSError("lock file replaced")
             except OSError:
                 os.close(fd)
                 continue
-            self.uid, self.fd = uid, fd
+            self.uid, self.fd, self.path = uid, fd, path
             return
         raise GraderError("no free sandbox user id")
 
     def release(self) -> None:
         if self.fd is not None:
+            try:
+                os.unlink(self.path)  # while still locked: the next holder creates a new file
+            except OSError:
+                pass
             os.close(self.fd)
             self.fd = None
 
@@ -214,7 +227,10 @@ class Sandbox:
 
     def _prepare_dir(self) -> str:
         files = self.student_files()
-        d = tempfile.mkdtemp(prefix="rlkit-sandbox-")
+        root = os.environ.get(SANDBOX_ROOT_ENV) or None
+        if root and not os.path.isdir(root):  # its batch removed it: this grade was stopped
+            raise GraderError(f"the folder for this grade's sandboxes ({root}) is gone")
+        d = tempfile.mkdtemp(prefix="rlkit-sandbox-", dir=root)
         kit, work = os.path.join(d, "kit"), os.path.join(d, "work")
         sub = os.path.join(work, "submission")
         os.makedirs(os.path.join(kit, "modules"))
@@ -348,7 +364,7 @@ class Sandbox:
     def _more_deny_roots(self) -> list[str]:
         """Folders beside the submission (other students' work in a batch) and the
         temporary directory (other live sandboxes, the grader's result files)."""
-        roots = [tempfile.gettempdir()]
+        roots = [tempfile.gettempdir()] + ([os.environ[SANDBOX_ROOT_ENV]] if os.environ.get(SANDBOX_ROOT_ENV) else [])
         parent = self.submission.parent
         if parent != Path(parent.anchor):
             roots.append(str(parent))

@@ -12,6 +12,14 @@ from conftest import ROOT, make_submission
 REF = (ROOT / "solutions" / "ex1_values.py").read_text()
 
 
+def _sandbox_folders() -> set[str]:
+    import glob
+    import tempfile
+
+    tmp = tempfile.gettempdir()
+    return set(glob.glob(f"{tmp}/rlkit-sandbox-*")) | set(glob.glob(f"{tmp}/rlkit-batch-sandboxes-*"))
+
+
 def _read_csv(path):
     with open(path, newline="") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
@@ -29,10 +37,14 @@ def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
     (root / "notes.txt").write_text("not a submission")
     (root / ".git").mkdir()
     out = tmp_path / "grades"
+    before = _sandbox_folders()
     t0 = time.monotonic()
     code = batch.main([str(root), "--output", str(out), "--exercise", "ex1_values", "--jobs", "2",
                        "--timeout", "60", "--quiet"])
     took = time.monotonic() - t0
+    # dave's grader was killed before it could close its sandboxes: the batch removed their folders
+    # (copies of his files, the kit's stubs and drivers) all the same
+    assert _sandbox_folders() - before == set()
     assert code == 0
     rows = _read_csv(out / "grades.csv")
     assert set(rows) == {"alice", "bob", "'=carol", "dave"}  # the formula is neutralised

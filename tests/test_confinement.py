@@ -33,6 +33,19 @@ def _ipc_get(kind: str, *args) -> None:
     getattr(confine._libc, f"{kind}ctl")(ident, 0, None)
 
 
+_SYSCALLS = {"x86_64": {"keyctl": 250}, "aarch64": {"keyctl": 219}}
+
+
+def _syscall(name: str, *args) -> None:
+    """A raw system call by name, OSError when it fails."""
+    import ctypes
+    import platform
+
+    number = _SYSCALLS[platform.machine()][name]
+    if confine._libc.syscall(number, *(ctypes.c_long(a) for a in args)) == -1:
+        raise OSError(ctypes.get_errno(), f"{name} failed")
+
+
 def _in_confined_child(tmp_path, probes: dict) -> dict:
     """Fork, confine like a sandbox child (no audit hook), run each probe; name -> 'ok' or the error."""
     confine.load_libc()
@@ -144,9 +157,13 @@ def test_seccomp_stops_processes_sockets_and_pidfd_but_not_threads(tmp_path, ker
         "shmget": lambda: _ipc_get("shm", 0, 1 << 20, 0o1666),  # IPC_PRIVATE, IPC_CREAT | 0666
         "msgget": lambda: _ipc_get("msg", 0, 0o1666),
         "memfd": lambda: os.close(os.memfd_create("hog")),
+        # keyrings: a key left in the sandbox user's keyring outlives the sandbox (KEYCTL_GET_KEYRING_ID of
+        # the user keyring only reads; add_key would create)
+        "keyctl": lambda: _syscall("keyctl", 0, -4, 0),
     })
     assert res["_confined"]["seccomp"] is True
-    for name in ("fork", "raw spawn", "socket", "pidfd", "chmod", "utime", "mknod", "shmget", "msgget", "memfd"):
+    for name in ("fork", "raw spawn", "socket", "pidfd", "chmod", "utime", "mknod", "shmget", "msgget", "memfd",
+                 "keyctl"):
         assert "errno=1" in res[name], (name, res)  # EPERM
     # even setting the limits it already has is refused (Python words EPERM this way)
     assert "not allowed" in res["setrlimit"], res

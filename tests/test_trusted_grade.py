@@ -653,6 +653,34 @@ def test_the_training_gate_keeps_honest_points():
 
 
 
+def test_the_training_gate_reaches_earlier_exercises_graded_in_the_same_run():
+    """train_ppo trains with ex3's compute_gae: a red team's ppo_policy_loss passed its own checks and
+    faked the trained policy while compute_gae failed; the PPO training points now need it too."""
+    from autograder.runner import gate_training_across_exercises
+
+    def row(fn, ok, learning=False):
+        return {"function": fn, "passed": ok, "score": 2.0 if ok else 0.0, "feedback": "", "learning": learning}
+
+    def report(gae_ok):
+        return {"exercises": [
+            {"name": "ex3_baseline", "score": 0, "tests": [row("compute_gae", gae_ok), row("value_loss", True)]},
+            {"name": "ex4_ppo", "score": 0, "tests": [row("ppo_policy_loss", True), row("train_ppo", True, True),
+                                                       row("train_ppo", True)]}]}
+
+    honest = report(True)
+    gate_training_across_exercises(honest)
+    assert [t["passed"] for t in honest["exercises"][1]["tests"]] == [True, True, True]
+    assert honest["exercises"][1]["score"] == 6.0
+    faked = report(False)
+    gate_training_across_exercises(faked)
+    ppo = faked["exercises"][1]
+    assert [t["passed"] for t in ppo["tests"]] == [True, False, False] and ppo["score"] == 2.0
+    assert "compute_gae() of ex3_baseline fail" in ppo["tests"][1]["feedback"]
+    alone = {"exercises": [report(False)["exercises"][1]]}  # ex3 not graded in this run: nothing to go on
+    gate_training_across_exercises(alone)
+    assert all(t["passed"] for t in alone["exercises"][0]["tests"])
+
+
 def test_the_ex5_gate_counts_only_the_learning_test_of_rlhf_rewards():
     from autograder.plugin import gate_training
 

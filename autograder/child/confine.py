@@ -171,7 +171,9 @@ _SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
         kexec_load=246, kexec_file_load=320,
         # memory outside the address-space limit: System V shared memory, message queues and
         # semaphores (kept by the kernel after the child is gone), POSIX queues, memory files
-        shmget=29, shmat=30, semget=64, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447)),
+        shmget=29, shmat=30, semget=64, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447,
+        # kernel keyrings: a user's keys outlive the sandbox, and a grader that is not root shares its own
+        add_key=248, request_key=249, keyctl=250)),
     "aarch64": (0xC00000B7, dict(
         clone=220, clone3=435, execve=221, execveat=281, ptrace=117, process_vm_readv=270,
         process_vm_writev=271, socket=198, socketpair=199, unshare=97, setns=268, mount=40,
@@ -184,7 +186,7 @@ _SECCOMP_ARCH = {  # machine -> (AUDIT_ARCH, {name: nr})
         mknodat=33, sethostname=161, setdomainname=162, syslog=116, init_module=105, finit_module=273,
         delete_module=106, settimeofday=170, clock_settime=112, reboot=142, swapon=224, swapoff=225, acct=89,
         kexec_load=104, shmget=194, shmat=196, semget=190, msgget=186, mq_open=180, memfd_create=279,
-        memfd_secret=447)),
+        memfd_secret=447, add_key=217, request_key=218, keyctl=219)),
 }
 _libc = None  # loaded once in the zygote (ctypes is denied to the child once its hook is in)
 
