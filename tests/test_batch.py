@@ -20,6 +20,23 @@ def _sandbox_folders() -> set[str]:
     return set(glob.glob(f"{tmp}/rlkit-sandbox-*")) | set(glob.glob(f"{tmp}/rlkit-batch-sandboxes-*"))
 
 
+def _suite_runs() -> set[int]:
+    """Live processes started as a suite server (its forked suite runs keep its command line)."""
+    import os
+
+    out = set()
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"autograder.suite_server" in f.read():
+                    with open(f"/proc/{pid}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            out.add(int(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def _read_csv(path):
     with open(path, newline="") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
@@ -67,6 +84,39 @@ def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
     carol = json.loads((out / "_carol.json").read_text())
     assert any("SyntaxError" in t["feedback"] for t in carol["exercises"][0]["tests"])
     assert "did not finish" in " ".join(json.loads((out / "dave.json").read_text())["errors"])
+
+
+def test_a_killed_grader_leaves_no_suite_run_behind(tmp_path):
+    """A batch kills a grader on its timeout; the suite run its suite server forked (a process group
+    of its own) dies with the server instead of going on, orphaned, check after check."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = make_submission(tmp_path / "dave", {"ex1_values.py": "import time\ntime.sleep(10**6)\n"},
+                             from_solutions=False)
+    runs_before = _suite_runs()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", str(folder), "--exercise", "ex1_values",
+                             "--format", "json", "--output", os.devnull], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        end = time.monotonic() + 60
+        while len(_suite_runs() - runs_before) < 2 and time.monotonic() < end:  # the server and its run
+            time.sleep(0.1)
+        assert len(_suite_runs() - runs_before) >= 2, "the suite run never started"
+        time.sleep(1.0)  # the run is inside a check now (the import hangs)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    end = time.monotonic() + 5
+    while _suite_runs() - runs_before and time.monotonic() < end:
+        time.sleep(0.1)
+    left = _suite_runs() - runs_before
+    for pid in left:  # (a failing run cleans up after itself)
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "a suite run outlived its killed grader"
 
 
 def test_a_submission_the_grader_cannot_run_is_recorded_as_crashed(tmp_path):
