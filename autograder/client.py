@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,8 +317,7 @@ class Submission:
         new Python (seconds of CPU)."""
         from . import forkserver
 
-        return (os.environ.get(forkserver.ENV, "").isdigit() and not forkserver._gave_up
-                and forkserver.supported(self.device, self.sandbox.threads))
+        return forkserver.available(self.device, self.sandbox.threads)
 
     @property
     def protections(self) -> list[str]:

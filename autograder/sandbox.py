@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import forkserver
+from .forkserver import CHILD_PACKAGE
 from .child import wire
 from .exercises import BY_NAME, ORDER, earlier, is_given
 from .given import given_source
@@ -40,9 +41,6 @@ UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
 # where sandbox folders go when set (a batch gives each submission's grader a folder of its own,
 # and removes it after that grader, even one killed on timeout that could not clean up)
 SANDBOX_ROOT_ENV = "RLKIT_SANDBOX_ROOT"
-# the child package (autograder/child/) inside a sandbox's kit part; the child's audit hook refuses
-# student imports of this name
-CHILD_PACKAGE = "rlkit_worker"
 
 
 class GraderError(RuntimeError):
@@ -409,7 +407,7 @@ class Sandbox:
         that cannot read every folder of the server's ``sys.path`` as the sandbox user says so),
         or it could not give the namespaces that ``unshare`` gives here. Then the zygote starts
         as a new Python, as without a fork server."""
-        if not forkserver.supported(self.device, self.threads):
+        if not forkserver.available(self.device, self.threads):
             return None, False
         server = forkserver.inherited()
         if server is None:

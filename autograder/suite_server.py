@@ -32,6 +32,7 @@ import pytest
 import torch  # noqa: F401
 
 import autograder.checks  # noqa: F401
+from autograder.child import confine
 import autograder.harness  # noqa: F401
 import autograder.plugin  # noqa: F401
 
@@ -54,7 +55,10 @@ def _child(request: dict) -> None:
     try:
         os.close(_REPLIES)
         os.setpgid(0, 0)  # its own process group, so a timeout kills the whole run
-        _die_with_server()
+        # the kernel kills this run when the server dies (killed with its runner on a batch's
+        # timeout: the run would otherwise go on, orphaned, with its sandboxes)
+        confine.load_libc()
+        confine.die_with_parent(os.getppid())
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -82,22 +86,6 @@ def _child(request: dict) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def _die_with_server() -> None:
-    """The kernel kills this suite run when the server dies (killed with its runner on a batch's
-    timeout: the run would otherwise go on, orphaned, with its sandboxes, until its own timeouts)."""
-    if not sys.platform.startswith("linux"):
-        return
-    server = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != server:  # the server was gone before the line above
-        os._exit(70)
 
 
 def _reply(message: dict) -> None:

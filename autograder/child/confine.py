@@ -40,7 +40,7 @@ def install_audit_hook(deny_roots: list[str], allow_roots: list[str], write_root
     allow = tuple(realpath(p) for p in allow_roots)
     write_ok = (realpath(write_root), "/dev/null")
     own_pid = os.getpid()
-    # rlkit_worker: this package's name inside a sandbox (sandbox.CHILD_PACKAGE)
+    # rlkit_worker: this package's name inside a sandbox (forkserver.CHILD_PACKAGE)
     banned_imports = ("solutions", "autograder", "tests", "tools", "rlkit_worker")
 
     def under(path: str, roots: tuple[str, ...]) -> bool:
@@ -311,7 +311,7 @@ def die_with_parent(parent_pid: int) -> None:
     sleeping on as an orphan. (Not used for the zygote itself: the signal
     follows the *thread* that started a process, and the grader starts the
     zygote from a short-lived thread. A zygote whose grader dies exits when
-    its request pipe closes.)
+    its request pipe closes. A suite run uses it too: it dies with its suite server.)
     """
     if _libc is not None and sys.platform.startswith("linux"):
         try:
