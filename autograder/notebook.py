@@ -317,6 +317,9 @@ class NotebookSubmission(Submission):
     def has_module(self, module: str) -> bool:
         return True
 
+    def forks_cheaply(self) -> bool:
+        return False  # its functions live in this kernel: no second sandbox runs training beside it
+
     def call_many(self, module: str, function: str, cases, timeout: float = 20, limits=None) -> list[CallResult]:
         # A function that timed out in an earlier check of this kernel gets the short leash at once
         # (each check builds a new submission): one infinite loop costs one full timeout per notebook.
