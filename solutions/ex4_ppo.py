@@ -411,6 +411,8 @@ def train_ppo(
     n_actions = int(envs.single_action_space.n)
     agent = ActorCritic(obs_dim, n_actions, hidden=cfg.hidden).to(device)
     optimizer = _adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+    # listed once: each clip_grad_norm_ call would otherwise walk the modules again
+    actor_params, critic_params = list(agent.actor.parameters()), list(agent.critic.parameters())
 
     T, N = cfg.num_steps, cfg.num_envs
     obs_buf = torch.zeros(T, N, obs_dim, device=device)
@@ -501,8 +503,8 @@ def train_ppo(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
-                    nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
+                    nn.utils.clip_grad_norm_(actor_params, cfg.max_grad_norm)
+                    nn.utils.clip_grad_norm_(critic_params, cfg.max_grad_norm)
                 optimizer.step()
                 for key in sums:
                     sums[key] += stats[key]
