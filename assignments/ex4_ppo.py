@@ -207,7 +207,9 @@ def ppo_loss(
     """
     log_pi = torch.log_softmax(agent.logits(obs), dim=-1)  # [B, A]
     new_log_probs = log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [B]
-    entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
+    # without a bonus (ent_coef = 0) the entropy is only a statistic: no graph, no backward pass through it
+    with torch.set_grad_enabled(torch.is_grad_enabled() and ent_coef != 0):
+        entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
     pg_loss = ppo_policy_loss(new_log_probs, old_log_probs, advantages, clip_eps)
     v_loss = value_loss(agent.value(obs), returns)
     loss = pg_loss + vf_coef * v_loss - ent_coef * entropy
