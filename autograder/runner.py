@@ -42,15 +42,16 @@ def _suite_env() -> dict:
 _forks = None  # this process's fork server (sandbox.start_fork_server), started with the suite server
 
 
-def _fork_server() -> tuple[dict, tuple]:
+def _fork_server(optim: bool = True) -> tuple[dict, tuple]:
     """(environment, file descriptors) that give a suite run this grade's fork server: the one
-    this process inherited (a batch shares one), else one it starts (none where unsupported)."""
+    this process inherited (a batch shares one), else one it starts (none where unsupported;
+    ``optim``: whether it warms torch._dynamo, see :func:`_preloads_optim`)."""
     global _forks
     inherited = os.environ.get(forkserver.ENV, "")
     if inherited.isdigit():
         return {forkserver.ENV: inherited}, (int(inherited),)
     if _forks is None or _forks.proc.poll() is not None:
-        _forks = start_fork_server()
+        _forks = start_fork_server(optim)
         if _forks is not None:
             atexit.register(_forks.close)  # (its folder; the server itself ends with its socket)
     if _forks is None:
@@ -61,8 +62,8 @@ def _fork_server() -> tuple[dict, tuple]:
 class _SuiteServer:
     """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its threads."""
 
-    def __init__(self):
-        fork_env, fds = _fork_server()  # it warms up while the suite server does
+    def __init__(self, optim: bool = True):
+        fork_env, fds = _fork_server(optim)  # it warms up while the suite server does
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT),
                                      env={**_suite_env(), **fork_env}, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
@@ -129,18 +130,25 @@ def suite_server_cpu_seconds() -> float:
         return 0.0
 
 
-def _get_server() -> _SuiteServer | None:
-    """The shared suite server (started on first use), or None where it cannot run (then: a fresh pytest)."""
+def _get_server(optim: bool = True) -> _SuiteServer | None:
+    """The shared suite server (started on first use, with a fork server that warms torch._dynamo
+    when ``optim``), or None where it cannot run (then: a fresh pytest)."""
     global _server
     if not hasattr(os, "fork") or os.environ.get("RLKIT_NO_SUITE_SERVER"):
         return None
     with _server_lock:
         if _server is None or not _server.alive():
             try:
-                _server = _SuiteServer()
+                _server = _SuiteServer(optim)
             except (OSError, ValueError, GraderError):
                 _server = None
         return _server
+
+
+def _preloads_optim(name: str, options: GradingOptions) -> bool:
+    """Whether the sandboxes of ``name``'s suite import torch._dynamo before the first check: the
+    learning tests build optimizers in them (its first ``step`` imports it, about a second)."""
+    return BY_NAME[name].trains and not options.skip_learning
 
 
 def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
@@ -159,7 +167,7 @@ def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
         ]
         if options.skip_learning:
             args += ["-m", "not learning"]
-        elif BY_NAME[name].trains:
+        if _preloads_optim(name, options):
             args += ["--preload-optim"]
         t0 = time.monotonic()
         server = _get_server()
@@ -285,6 +293,9 @@ def grade(submission, exercises: list[str] | None = None, options: GradingOption
         raise GraderError("a student kit holds answers for the published inputs only: a course seed "
                           "(--seed, RLKIT_COURSE_SEED) needs the full kit, where every answer is computed live")
     t0 = time.monotonic()
+    # start the suite server and the fork server now: the fork server warms torch._dynamo only when
+    # a suite will need it (a grade of ex1 or ex5 alone then waits less for its sandbox)
+    _get_server(optim=any(_preloads_optim(n, options) for n in names))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         slowest_first = sorted(names, key=lambda n: -BY_NAME[n].seconds)
         futures = {n: pool.submit(_run_suite, n, submission, options) for n in slowest_first}

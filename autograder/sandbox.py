@@ -620,12 +620,13 @@ def zygote_env(home: str, threads: int, device: str = "cpu") -> dict:
     return env
 
 
-def start_fork_server() -> forkserver.ForkServer | None:
-    """A fork server for this grade's CPU sandboxes (None where forking zygotes is not supported)."""
+def start_fork_server(optim: bool = True) -> forkserver.ForkServer | None:
+    """A fork server for this grade's CPU sandboxes (None where forking zygotes is not supported).
+    ``optim=False``: none of them builds an optimizer (see ``forkserver.ForkServer``)."""
     if not forkserver.supported("cpu", 1):
         return None
     try:
-        return forkserver.ForkServer(lambda home: zygote_env(home, 1))
+        return forkserver.ForkServer(lambda home: zygote_env(home, 1), optim=optim)
     except OSError:
         return None
 

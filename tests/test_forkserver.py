@@ -86,6 +86,12 @@ def where():
     return os.getcwd()
 
 
+def dynamo_loaded():
+    import sys
+
+    return int("torch._dynamo" in sys.modules)
+
+
 def sleep(tag):
     with open(f"pid-{tag}.txt", "w") as fh:
         fh.write(str(os.getpid()))
@@ -478,6 +484,29 @@ def test_a_sandbox_user_id_is_leased_alone_and_its_lock_file_goes_with_it(monkey
         second.release()
     assert not (sandbox.UID_LOCKS / str(first.uid)).exists()
     assert not (sandbox.UID_LOCKS / str(second.uid)).exists()
+
+
+def test_a_lean_fork_server_leaves_torch_dynamo_to_the_zygotes_that_build_optimizers(tmp_path, monkeypatch):
+    """A grade whose sandboxes build no optimizer (ex1, ex5 alone) starts its fork server without
+    torch._dynamo (1.3 CPU-seconds); a sandbox that asks for it (preload_optim) still has it
+    imported before its first check, and one that does not, does not."""
+    lean = sandbox.start_fork_server(optim=False)
+    if lean is None:
+        pytest.skip("no fork server on this platform")
+    if os.geteuid() == 0 and sandbox.unreadable_for_others(os.path.dirname(os.__file__)):
+        pytest.skip("the standard library is closed to the sandbox users")
+    monkeypatch.setenv(forkserver.ENV, str(lean.fd))
+    try:
+        for preload, loaded in ((False, 0), (True, 1)):
+            sub = Submission(_folder(tmp_path, f"sub{preload}"), preload_optim=preload)
+            try:
+                res = sub.call("mod", "dynamo_loaded")
+                assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
+                assert _value(res) == loaded
+            finally:
+                sub.close()
+    finally:
+        lean.close()
 
 
 def test_the_runner_shares_one_fork_server_with_its_suites(tmp_path):

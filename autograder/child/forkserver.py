@@ -46,8 +46,10 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 MAX_REQUEST_BYTES = 1 << 16
 
 
-def main(sock_fd: int) -> None:
-    zygote.preload(1, True)
+def main(sock_fd: int, optim: bool = True) -> None:
+    """``optim``: also import torch._dynamo (a grade whose sandboxes build no optimizer skips it;
+    a zygote that needs it then imports it itself, see :func:`_zygote`)."""
+    zygote.preload(1, optim)
     confine.load_libc()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # keepers are reaped by the kernel
     while True:
@@ -175,6 +177,7 @@ def _zygote(request: dict, in_fd: int, out_fd: int, log_fd: int, status_w: int, 
         os._exit(70)
     os.write(status_w, b"1" if mounted or not ns else b"0")
     os.close(status_w)
+    zygote.preload(int(cfg.get("threads", 1)), bool(cfg.get("preload_optim")))  # done unless the server skipped it
     zygote.run(cfg)
     os._exit(0)
 
