@@ -63,8 +63,8 @@ EXERCISE_LIST: tuple[Exercise, ...] = (
              ("preference_loss", "kl_penalty", "rlhf_rewards", "token_advantages"),
              given=("run_toy_rlhf",), seconds=9, trains_in_suite=True,
              # the toy-RLHF learning test (graded as rlhf_rewards) trains with these two; the student's
-             # functions share one session child there, so a loss could tell the runs apart and fake
-             # the outcome (docs/THREAT_MODEL.md, sessions)
+             # functions see beta there (and may share one session child), so a loss could tell the
+             # runs apart and fake the outcome (docs/THREAT_MODEL.md, sessions)
              trains_with={"rlhf_rewards": ("rlhf_rewards", "token_advantages")},
              uses={"token_advantages": (("ex3_baseline", "compute_gae"),)}),
 )

@@ -68,6 +68,7 @@ import argparse
 import copy
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -295,19 +296,19 @@ class RewardModel(nn.Module):
 
 
 @torch.no_grad()
-def generate(policy: TokenGRU, prompts: torch.Tensor, max_len: int):
+def generate(policy: TokenGRU, prompts: torch.Tensor, max_len: int, generator: torch.Generator | None = None):
     """Sample responses token by token (temperature 1) until ``.`` or ``max_len``.
 
     Returns ``tokens [B, PROMPT_LEN + max_len]`` (prompt, response, ``<pad>``)
     and the response ``mask`` (True on response tokens, the final ``.``
-    included). Uses the global torch RNG.
+    included). Draws from ``generator`` (default: the global torch RNG).
     """
     logits, hidden = policy(prompts)
     next_logits = logits[:, -1]
     finished = torch.zeros(prompts.shape[0], dtype=torch.bool, device=prompts.device)
     out, live = [], []
     for _ in range(max_len):
-        token = torch.multinomial(F.softmax(next_logits, dim=-1), 1).squeeze(1)
+        token = torch.multinomial(F.softmax(next_logits, dim=-1), 1, generator=generator).squeeze(1)
         token = torch.where(finished, torch.full_like(token, PAD), token)
         out.append(token)
         live.append(~finished)
@@ -526,14 +527,14 @@ def exact_kl(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor)
 
 
 @torch.no_grad()
-def rollout(actor, critic, ref, rm, prompts, beta: float, cfg: RLHFConfig, ops) -> dict:
+def rollout(actor, critic, ref, rm, prompts, beta: float, cfg: RLHFConfig, ops, generator=None) -> dict:
     """Sample a batch of responses and compute everything PPO needs from it.
 
     All four models appear here: the actor samples, the reference and the
     reward model turn the samples into per-token rewards, the critic's values
     turn rewards into advantages.
     """
-    tokens, mask = generate(actor, prompts, cfg.max_response_len)
+    tokens, mask = generate(actor, prompts, cfg.max_response_len, generator)
     logits, _ = actor(tokens)
     ref_logits, _ = ref(tokens)
     # Recomputed in one teacher-forced pass (not kept from sampling), so they
@@ -558,7 +559,7 @@ def rollout(actor, critic, ref, rm, prompts, beta: float, cfg: RLHFConfig, ops) 
     }
 
 
-def ppo_update(actor, critic, actor_opt, critic_opt, batch: dict, cfg: RLHFConfig, ops) -> dict:
+def ppo_update(actor, critic, actor_opt, critic_opt, batch: dict, cfg: RLHFConfig, ops, generator=None) -> dict:
     """``ppo_epochs`` passes of clipped-PPO (actor) and value regression (critic).
 
     Only response tokens enter the losses: ``x[mask]`` flattens them, so every
@@ -575,7 +576,7 @@ def ppo_update(actor, critic, actor_opt, critic_opt, batch: dict, cfg: RLHFConfi
     size = n // cfg.minibatches
     stats = {"clip_frac": 0.0, "value_loss": 0.0}
     for _ in range(cfg.ppo_epochs):
-        order = torch.randperm(n, device=mask.device)
+        order = torch.randperm(n, device=mask.device, generator=generator)
         for k in range(cfg.minibatches):
             idx = order[k * size : (k + 1) * size]
             tok, m = batch["tokens"][idx], mask[idx]
@@ -601,6 +602,18 @@ def ppo_update(actor, critic, actor_opt, critic_opt, batch: dict, cfg: RLHFConfi
     return {k: v / steps for k, v in stats.items()}
 
 
+_GLOBAL_RNG = threading.Lock()
+"""Held while a run seeds and draws from the global torch RNG (see :func:`train_ppo`)."""
+
+
+def _continue_global_rng(device) -> torch.Generator:
+    """A generator in the global torch RNG's current state on ``device``."""
+    device = torch.device(device)
+    gen = torch.Generator(device=device)
+    gen.set_state(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
+    return gen
+
+
 def train_ppo(ref, rm, beta: float, cfg: RLHFConfig, device, ops, bar=None) -> tuple[TokenGRU, dict]:
     """Stage 4: PPO from ``pi_ref`` on the reward ``score - beta * KL``.
 
@@ -611,13 +624,17 @@ def train_ppo(ref, rm, beta: float, cfg: RLHFConfig, device, ops, bar=None) -> t
     ``length`` (mean response length), ``clip_frac`` and ``value_loss``.
     """
     # Same seed for every beta: the runs differ by beta only.
-    torch.manual_seed(cfg.seed + 3)
-    rng = np.random.default_rng(cfg.seed + 3)
-    actor = copy.deepcopy(ref)
-    for p in actor.parameters():
-        p.requires_grad_(True)
-    actor.train()
-    critic = make_critic(ref)
+    with _GLOBAL_RNG:
+        torch.manual_seed(cfg.seed + 3)
+        rng = np.random.default_rng(cfg.seed + 3)
+        actor = copy.deepcopy(ref)
+        for p in actor.parameters():
+            p.requires_grad_(True)
+        actor.train()
+        critic = make_critic(ref)
+        # the rest of the run draws from its own generator, which continues the seeded global RNG
+        # exactly: the same numbers as before, and runs in several threads do not share a stream
+        gen = _continue_global_rng(device)
     actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
 
@@ -626,8 +643,8 @@ def train_ppo(ref, rm, beta: float, cfg: RLHFConfig, device, ops, bar=None) -> t
     }
     for _ in range(cfg.ppo_updates):
         prompts = _prompt_batch(rng, cfg.rollout_batch, device)
-        batch = rollout(actor, critic, ref, rm, prompts, beta, cfg, ops)
-        stats = ppo_update(actor, critic, actor_opt, critic_opt, batch, cfg, ops)
+        batch = rollout(actor, critic, ref, rm, prompts, beta, cfg, ops, gen)
+        stats = ppo_update(actor, critic, actor_opt, critic_opt, batch, cfg, ops, gen)
         # Logged from the samples of this update (drawn before the update).
         history["score"].append(float(batch["scores"].mean()))
         history["kl"].append(float(batch["kl"].mean()))
@@ -845,9 +862,10 @@ def run_toy_rlhf(
 
 
 def _reference_eval(stages: dict, cfg: RLHFConfig, device) -> dict:
-    if "ref_eval" not in stages:
-        stages["ref_eval"] = evaluate(stages["ref"], stages["ref"], stages["rm"], cfg, device)
-    return stages["ref_eval"]
+    with _GLOBAL_RNG:  # evaluate() seeds the global RNG; the stages may be shared by runs in threads
+        if "ref_eval" not in stages:
+            stages["ref_eval"] = evaluate(stages["ref"], stages["ref"], stages["rm"], cfg, device)
+        return stages["ref_eval"]
 
 
 class _threads:

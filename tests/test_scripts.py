@@ -274,3 +274,28 @@ def test_the_early_stopping_check_gives_up_early_with_the_same_answer(monkeypatc
             if min(returns) < target:
                 saved.append(full - steps["n"])
     assert max(saved) > 0
+
+
+def test_toy_rlhf_runs_in_threads_give_the_numbers_they_give_in_turn():
+    """ex5's suite runs its two toy-RLHF runs in two threads (test_ex5_rlhf._toy_runs): each run
+    draws from its own generator, so the numbers do not depend on how the threads interleave."""
+    import threading
+
+    from demos import rlhf_pipeline as rp
+
+    stages = rp.load_stages(ROOT / "autograder" / "recorded" / "stages" / "rlhf.npz", rp.RLHFConfig(),
+                            torch.device("cpu"))
+    ops = rp.default_ops("solutions")
+
+    def run(beta):
+        return rp.run_toy_rlhf(beta, seed=0, updates=4, device="cpu", ops=ops, stages=dict(stages))
+
+    in_turn = {beta: run(beta) for beta in (0.2, 0.0)}
+    together: dict = {}
+    threads = [threading.Thread(target=lambda b=b: together.__setitem__(b, run(b))) for b in (0.0, 0.2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == in_turn
+    assert in_turn[0.2]["kl_curve"] != in_turn[0.0]["kl_curve"]  # (two different runs)
