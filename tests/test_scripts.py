@@ -299,3 +299,29 @@ def test_toy_rlhf_runs_in_threads_give_the_numbers_they_give_in_turn():
         t.join()
     assert together == in_turn
     assert in_turn[0.2]["kl_curve"] != in_turn[0.0]["kl_curve"]  # (two different runs)
+
+
+def test_grade_bench_interleaves_the_baselines_runs_with_this_kits(monkeypatch, tmp_path):
+    """--baseline: every measurement alternates between the two kits, so both see the same minutes."""
+    from scripts import grade_bench
+
+    calls = []
+
+    def fake_grade(extra, kit):
+        calls.append((tuple(extra), kit))
+        name = extra[1] if extra else None
+        exercises = [{"name": name, "timing": {"pytest": 1.0, "setup": 0.2, "checks": 0.5},
+                      "tests": [{"id": "test_x", "seconds": 0.5}]}] if name else []
+        return (2.0 if kit == grade_bench.ROOT else 3.0), {"exercises": exercises}
+
+    monkeypatch.setattr(grade_bench, "timed_grade", fake_grade)
+    monkeypatch.setattr(grade_bench, "bench_batch", lambda n, kit: (6.0 if kit == grade_bench.ROOT else 4.0, "strict"))
+    base = tmp_path / "base"
+    (base / "autograder").mkdir(parents=True)
+    out = tmp_path / "gb.md"
+    assert grade_bench.main(["--repeats", "2", "--batch", "3", "--baseline", str(base), "--out", str(out)]) == 0
+    kits = [kit for _, kit in calls]
+    assert kits == [grade_bench.ROOT, base.resolve()] * (len(calls) // 2)  # strictly alternating
+    assert calls[0][0] == () and calls[2][0] == ()  # the full grades first, twice each
+    text = out.read_text()
+    assert "| full grade | 3.0 | 2.0 |" in text and "| batch, strict, per minute | 4.0 | 6.0 |" in text
