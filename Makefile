@@ -64,7 +64,8 @@ bench: $(BENCH_STAMP)
 	$(PY) -m scripts.bench $(ARGS)
 
 # grading time of a correct submission: full grade, each exercise (with its breakdown), batch
-# throughput in strict mode; writes docs/GRADE_BENCH.md (scripts/grade_bench.py)
+# throughput in strict mode; writes docs/GRADE_BENCH.md (scripts/grade_bench.py); ARGS="--baseline DIR"
+# measures an earlier checkout beside it, run for run
 grade-bench: venv
 	$(PY) -m scripts.grade_bench $(ARGS)
 
