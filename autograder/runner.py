@@ -268,13 +268,17 @@ def gate_training_across_exercises(report: dict) -> None:
 
 
 def grade(submission, exercises: list[str] | None = None, options: GradingOptions | None = None,
-          **changes) -> dict:
+          one_shot: bool = False, **changes) -> dict:
     """Grade ``submission`` (a folder) and return the report dict.
 
     ``options`` (see :class:`GradingOptions`; keyword arguments change single fields, e.g.
     ``sandbox="strict"``): how to grade. ``course_seed`` (or ``RLKIT_COURSE_SEED`` in the
     environment) is the instructor's secret seed of the suites' inputs; the report carries only a
     fingerprint of it.
+
+    ``one_shot``: this process grades once (the command line). Its fork server then warms
+    torch._dynamo only if this grade needs it. A process that grades again keeps one fork server
+    for all its grades, so by default that server warms it (a later grade may train).
     """
     options = (options or GradingOptions()).replace(**changes)
     submission = Path(submission).resolve()
@@ -293,9 +297,8 @@ def grade(submission, exercises: list[str] | None = None, options: GradingOption
         raise GraderError("a student kit holds answers for the published inputs only: a course seed "
                           "(--seed, RLKIT_COURSE_SEED) needs the full kit, where every answer is computed live")
     t0 = time.monotonic()
-    # start the suite server and the fork server now: the fork server warms torch._dynamo only when
-    # a suite will need it (a grade of ex1 or ex5 alone then waits less for its sandbox)
-    _get_server(optim=any(_preloads_optim(n, options) for n in names))
+    if one_shot:  # start both servers now, the fork server lean unless a suite here builds optimizers
+        _get_server(optim=any(_preloads_optim(n, options) for n in names))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         slowest_first = sorted(names, key=lambda n: -BY_NAME[n].seconds)
         futures = {n: pool.submit(_run_suite, n, submission, options) for n in slowest_first}
