@@ -509,6 +509,39 @@ def test_a_lean_fork_server_leaves_torch_dynamo_to_the_zygotes_that_build_optimi
         lean.close()
 
 
+SHADOWS = ("sympy", "torch_shadow_probe", "typing_extensions", "filelock", "jinja2", "networkx")
+
+
+def test_a_zygote_that_imports_torch_dynamo_itself_never_imports_the_submissions_files(tmp_path, monkeypatch):
+    """Red team: the zygote of a lean fork server imports torch._dynamo after its drop and before
+    any check, in the sandbox's folder. A submission that ships modules named like that import's
+    dependencies (sympy, filelock, jinja2, ...) must not get them imported there: the zygote is not
+    confined like a child, and anything it ran would outlive every call."""
+    lean = sandbox.start_fork_server(optim=False)
+    if lean is None:
+        pytest.skip("no fork server on this platform")
+    if os.geteuid() == 0 and sandbox.unreadable_for_others(os.path.dirname(os.__file__)):
+        pytest.skip("the standard library is closed to the sandbox users")
+    monkeypatch.setenv(forkserver.ENV, str(lean.fd))
+    folder = _folder(tmp_path)
+    for name in SHADOWS:
+        (folder / f"{name}.py").write_text(
+            "import os\nopen(os.path.join(os.getcwd(), 'shadow-" + name + "'), 'w').close()\n"
+            "raise SystemExit('shadow module imported')\n")
+    try:
+        sub = Submission(folder, preload_optim=True)
+        try:
+            res = sub.call("mod", "dynamo_loaded")
+            assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
+            assert _value(res) == 1
+            left = sorted(p.name for p in Path(sub.sandbox.work_dir).rglob("shadow-*"))
+            assert left == [], f"the zygote imported the submission's {left}"
+        finally:
+            sub.close()
+    finally:
+        lean.close()
+
+
 def test_the_runner_shares_one_fork_server_with_its_suites(tmp_path):
     from autograder import runner
 
