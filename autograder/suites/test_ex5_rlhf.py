@@ -387,19 +387,17 @@ def _toy_runs(sub, rlhf_pipeline, stages) -> tuple[dict, dict]:
         with sub.session(timeout=240):  # one child for both runs
             return toy(sub, RLHF_BETA), toy(sub, 0.0)
     twin = sub.twin()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="free run") as pool:
-        free = pool.submit(in_session, twin, 0.0)
-        try:
-            kl_run = in_session(sub, RLHF_BETA)
-        except BaseException:
-            twin.close()  # the free run then fails at its next call
-            pool.shutdown(wait=True)
-            twin.close()  # (in case it had not opened its session yet, and did then)
-            raise
-        try:
-            return kl_run, free.result()
-        finally:
-            twin.close()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="free run") as pool:  # exits when it ends
+            free = pool.submit(in_session, twin, 0.0)
+            try:
+                kl_run = in_session(sub, RLHF_BETA)
+            except BaseException:
+                twin.close()  # the free run then fails at its next call instead of running on
+                raise
+        return kl_run, free.result()
+    finally:
+        twin.close()  # (again: the free run may have opened its session after that first close)
 
 
 RLHF_BETA = 0.2  # the penalised run; the other has beta = 0
