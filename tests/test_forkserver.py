@@ -486,60 +486,56 @@ def test_a_sandbox_user_id_is_leased_alone_and_its_lock_file_goes_with_it(monkey
     assert not (sandbox.UID_LOCKS / str(second.uid)).exists()
 
 
-def test_a_lean_fork_server_leaves_torch_dynamo_to_the_zygotes_that_build_optimizers(tmp_path, monkeypatch):
-    """A grade whose sandboxes build no optimizer (ex1, ex5 alone) starts its fork server without
-    torch._dynamo (1.3 CPU-seconds); a sandbox that asks for it (preload_optim) still has it
-    imported before its first check, and one that does not, does not."""
+@pytest.fixture
+def use_lean_server(monkeypatch):
+    """A fork server started without torch._dynamo (``start_fork_server(optim=False)``), in use."""
     lean = sandbox.start_fork_server(optim=False)
     if lean is None:
         pytest.skip("no fork server on this platform")
     if os.geteuid() == 0 and sandbox.unreadable_for_others(os.path.dirname(os.__file__)):
+        lean.close()
         pytest.skip("the standard library is closed to the sandbox users")
     monkeypatch.setenv(forkserver.ENV, str(lean.fd))
-    try:
-        for preload, loaded in ((False, 0), (True, 1)):
-            sub = Submission(_folder(tmp_path, f"sub{preload}"), preload_optim=preload)
-            try:
-                res = sub.call("mod", "dynamo_loaded")
-                assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
-                assert _value(res) == loaded
-            finally:
-                sub.close()
-    finally:
-        lean.close()
+    yield lean
+    lean.close()
+
+
+def test_a_lean_fork_server_leaves_torch_dynamo_to_the_zygotes_that_build_optimizers(tmp_path, use_lean_server):
+    """A grade whose sandboxes build no optimizer (ex1, ex5 alone) starts its fork server without
+    torch._dynamo (1.3 CPU-seconds); a sandbox that asks for it (preload_optim) still has it
+    imported before its first check, and one that does not, does not."""
+    for preload, loaded in ((False, 0), (True, 1)):
+        sub = Submission(_folder(tmp_path, f"sub{preload}"), preload_optim=preload)
+        try:
+            res = sub.call("mod", "dynamo_loaded")
+            assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
+            assert _value(res) == loaded
+        finally:
+            sub.close()
 
 
 SHADOWS = ("sympy", "torch_shadow_probe", "typing_extensions", "filelock", "jinja2", "networkx")
 
 
-def test_a_zygote_that_imports_torch_dynamo_itself_never_imports_the_submissions_files(tmp_path, monkeypatch):
+def test_a_zygote_that_imports_torch_dynamo_itself_never_imports_the_submissions_files(tmp_path, use_lean_server):
     """Red team: the zygote of a lean fork server imports torch._dynamo after its drop and before
     any check, in the sandbox's folder. A submission that ships modules named like that import's
     dependencies (sympy, filelock, jinja2, ...) must not get them imported there: the zygote is not
     confined like a child, and anything it ran would outlive every call."""
-    lean = sandbox.start_fork_server(optim=False)
-    if lean is None:
-        pytest.skip("no fork server on this platform")
-    if os.geteuid() == 0 and sandbox.unreadable_for_others(os.path.dirname(os.__file__)):
-        pytest.skip("the standard library is closed to the sandbox users")
-    monkeypatch.setenv(forkserver.ENV, str(lean.fd))
     folder = _folder(tmp_path)
     for name in SHADOWS:
         (folder / f"{name}.py").write_text(
             "import os\nopen(os.path.join(os.getcwd(), 'shadow-" + name + "'), 'w').close()\n"
             "raise SystemExit('shadow module imported')\n")
+    sub = Submission(folder, preload_optim=True)
     try:
-        sub = Submission(folder, preload_optim=True)
-        try:
-            res = sub.call("mod", "dynamo_loaded")
-            assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
-            assert _value(res) == 1
-            left = sorted(p.name for p in Path(sub.sandbox.work_dir).rglob("shadow-*"))
-            assert left == [], f"the zygote imported the submission's {left}"
-        finally:
-            sub.close()
+        res = sub.call("mod", "dynamo_loaded")
+        assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote)
+        assert _value(res) == 1
+        left = sorted(p.name for p in Path(sub.sandbox.work_dir).rglob("shadow-*"))
+        assert left == [], f"the zygote imported the submission's {left}"
     finally:
-        lean.close()
+        sub.close()
 
 
 def test_the_runner_shares_one_fork_server_with_its_suites(tmp_path):
