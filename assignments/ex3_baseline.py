@@ -36,6 +36,7 @@ import time
 import torch
 from torch import nn
 
+from common.adam import Adam
 from common.device import get_device, seed_everything
 from common.envs import make_env
 from common.networks import PolicyNet, ValueNet
@@ -280,8 +281,8 @@ def gradient_variance(
 
 
 def actor_critic_update(
-    policy_optimizer: torch.optim.Optimizer,
-    value_optimizer: torch.optim.Optimizer,
+    policy_optimizer: torch.optim.Optimizer | Adam,
+    value_optimizer: torch.optim.Optimizer | Adam,
     value_net: nn.Module,
     episode: Episode,
     gamma: float,
@@ -386,8 +387,8 @@ def train_actor_critic(
     obs_dim, n_actions = env.observation_space.shape[0], env.action_space.n
     policy = PolicyNet(obs_dim, n_actions, hidden=hidden).to(device)
     value_net = ValueNet(obs_dim, hidden=hidden).to(device)
-    policy_optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    value_optimizer = torch.optim.Adam(value_net.parameters(), lr=value_lr)
+    policy_optimizer = Adam(policy.parameters(), lr=lr)
+    value_optimizer = Adam(value_net.parameters(), lr=value_lr)
     generator = torch.Generator(device=device).manual_seed(seed)
     episode_returns: list[float] = []
     log: dict[str, list] = {"policy_loss": [], "value_loss": [], "steps": []}

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     try:
         options = GradingOptions(device=args.device, sandbox=args.sandbox, allow_weak=args.allow_weak_sandbox,
                                  course_seed=args.seed, jobs=args.jobs)
-        report = grade(args.submission, args.exercise, options, one_shot=True)
+        report = grade(args.submission, args.exercise, options)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -224,7 +224,7 @@ class Submission:
     """A student's submission folder, graded through one sandbox per instance."""
 
     def __init__(self, path, device: str = "cpu", strict: bool = False, threads: int = 1,
-                 preload_optim: bool = False, module: str | None = None, kit_modules: dict | None = None,
+                 module: str | None = None, kit_modules: dict | None = None,
                  allow_weak: bool = False, options: GradingOptions | None = None):
         """``options`` (a run's :class:`GradingOptions`, as the plugin passes it) sets ``device``,
         ``strict`` and ``allow_weak``; tests may pass those three directly."""
@@ -235,7 +235,7 @@ class Submission:
         self.strict = strict
         self.allow_weak = allow_weak
         self.sandbox = Sandbox(self.path, device=device, strict=strict, threads=threads,
-                               preload_optim=preload_optim, module=module, kit_modules=dict(kit_modules or {}),
+                               module=module, kit_modules=dict(kit_modules or {}),
                                allow_weak=allow_weak)
         # a function that timed out once gets a short leash afterwards, so one
         # infinite loop does not cost the full timeout in every check
@@ -309,7 +309,7 @@ class Submission:
         it while the suite's other checks use this one (see ``harness.in_background``)."""
         box = self.sandbox
         return Submission(self.path, device=self.device, strict=self.strict, threads=box.threads,
-                          preload_optim=box.preload_optim, module=box.module, kit_modules=dict(box.kit_modules),
+                          module=box.module, kit_modules=dict(box.kit_modules),
                           allow_weak=self.allow_weak)
 
     def forks_cheaply(self) -> bool:

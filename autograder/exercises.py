@@ -26,8 +26,6 @@ class Exercise:
     points: float
     functions: tuple[str, ...]
     given: tuple[str, ...] = ()
-    trains: bool = False  # its learning tests build torch.optim optimizers in the sandbox
-    trains_in_suite: bool = False  # its suite itself runs a torch.optim optimizer (the toy RLHF's PPO)
     uses: dict = field(default_factory=dict)  # function -> ((module, function), ...)
     # a learning test's points need these functions of the exercise to pass their own checks: the
     # kit's loop runs in the same process as the student's code, which could fake a trained result
@@ -42,26 +40,26 @@ EXERCISE_LIST: tuple[Exercise, ...] = (
              ("discounted_returns", "policy_evaluation", "action_values", "monte_carlo_value"), seconds=4),
     Exercise("ex2_reinforce", 25,
              ("sample_action", "reinforce_loss", "collect_episode", "reinforce_update"),
-             given=("train_reinforce",), trains=True, seconds=7,
+             given=("train_reinforce",), seconds=7,
              trains_with={"train_reinforce": ("sample_action", "collect_episode", "reinforce_update")},
              uses={"reinforce_update": (("ex1_values", "discounted_returns"),),
                    "train_reinforce": (("ex1_values", "discounted_returns"),)}),
     Exercise("ex3_baseline", 30,
              ("advantages", "value_loss", "reinforce_baseline_loss", "td_errors", "compute_gae",
               "gradient_variance", "actor_critic_update"),
-             given=("flat_grad", "train_actor_critic"), trains=True, seconds=10,
+             given=("flat_grad", "train_actor_critic"), seconds=10,
              trains_with={"train_actor_critic": ("value_loss", "compute_gae", "actor_critic_update")},
              uses={"actor_critic_update": (("ex2_reinforce", "reinforce_loss"),),
                    "train_actor_critic": (("ex2_reinforce", "collect_episode"), ("ex2_reinforce", "reinforce_loss"))}),
     Exercise("ex4_ppo", 30,
              ("probability_ratio", "clipped_surrogate", "clip_active", "ppo_policy_loss"),
-             given=("ppo_loss", "PPOConfig", "train_ppo"), trains=True, seconds=10,
+             given=("ppo_loss", "PPOConfig", "train_ppo"), seconds=10,
              trains_with={"train_ppo": ("probability_ratio", "clipped_surrogate", "ppo_policy_loss")},
              uses={"ppo_loss": (("ex3_baseline", "value_loss"),),
                    "train_ppo": (("ex3_baseline", "compute_gae"), ("ex3_baseline", "value_loss"))}),
     Exercise("ex5_rlhf", 20,
              ("preference_loss", "kl_penalty", "rlhf_rewards", "token_advantages"),
-             given=("run_toy_rlhf",), seconds=9, trains_in_suite=True,
+             given=("run_toy_rlhf",), seconds=9,
              # the toy-RLHF learning test (graded as rlhf_rewards) trains with these two; the student's
              # functions see beta there (and may share one session child), so a loss could tell the
              # runs apart and fake the outcome (docs/THREAT_MODEL.md, sessions)

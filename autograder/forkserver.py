@@ -51,9 +51,8 @@ def give_up(why: str) -> None:
 class ForkServer:
     """A running fork server: its process, its folder and the grader's end of its socket."""
 
-    def __init__(self, env_for, optim: bool = True):
-        """``env_for(home)``: the server's whole environment (the zygotes', ``sandbox.zygote_env``).
-        ``optim``: warm torch._dynamo too (1.3 CPU-seconds; only sandboxes that build an optimizer need it)."""
+    def __init__(self, env_for):
+        """``env_for(home)``: the server's whole environment (the zygotes', ``sandbox.zygote_env``)."""
         # private to the grader: the server imports every module of the package at its start, and a
         # zygote imports anything later from its own sandbox's copy
         self.dir = tempfile.mkdtemp(prefix="rlkit-forkserver-")
@@ -62,8 +61,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", os.path.join(self.dir, CHILD_PACKAGE), "--fork-server", str(theirs.fileno()),
-                 *([] if optim else ["--no-optim"])],
+                [sys.executable, "-I", os.path.join(self.dir, CHILD_PACKAGE), "--fork-server", str(theirs.fileno())],
                 cwd=self.dir, env=env_for(self.dir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True)
         except OSError:

@@ -34,7 +34,6 @@ def pytest_addoption(parser):
     group.addoption("--results-json", action="store", default=None)
     group.addoption("--graded-module", action="store", default=None,
                     help="the exercise graded (it imports the student's own earlier exercises)")
-    group.addoption("--preload-optim", action="store_true", help="import torch.optim in the zygote (suites that train)")
 
 
 def options_of(config) -> GradingOptions:
@@ -58,8 +57,7 @@ def pytest_configure(config):
     path = config.getoption("--submission", None)
     if path:
         # start the sandbox now, in the background: it overlaps with collection
-        s = Submission(path, options=options_of(config), preload_optim=config.getoption("--preload-optim"),
-                       module=config.getoption("--graded-module"))
+        s = Submission(path, options=options_of(config), module=config.getoption("--graded-module"))
         starter = threading.Thread(target=_start_quietly, args=(s,), daemon=True)
         starter.start()
         config._rlkit_sub = (s, starter)
@@ -84,11 +82,6 @@ def sub(request):
     if request.config._rlkit_sub is None:
         pytest.exit("--submission is required", returncode=4)
     s, starter = request.config._rlkit_sub
-    ex = BY_NAME.get(request.config.getoption("--graded-module") or "")
-    if ex is not None and ex.trains_in_suite:
-        # torch.optim's first step imports torch._dynamo (about a second): do it now, while the
-        # sandbox's zygote starts in its own process, not later inside a timed check
-        import torch._dynamo  # noqa: F401
     starter.join()
     yield s
     request.config._rlkit_protections = list(s.protections)

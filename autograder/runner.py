@@ -42,16 +42,15 @@ def _suite_env() -> dict:
 _forks = None  # this process's fork server (sandbox.start_fork_server), started with the suite server
 
 
-def _fork_server(optim: bool = True) -> tuple[dict, tuple]:
+def _fork_server() -> tuple[dict, tuple]:
     """(environment, file descriptors) that give a suite run this grade's fork server: the one
-    this process inherited (a batch shares one), else one it starts (none where unsupported;
-    ``optim``: whether it warms torch._dynamo, see :func:`_preloads_optim`)."""
+    this process inherited (a batch shares one), else one it starts (none where unsupported)."""
     global _forks
     inherited = os.environ.get(forkserver.ENV, "")
     if inherited.isdigit():
         return {forkserver.ENV: inherited}, (int(inherited),)
     if _forks is None or _forks.proc.poll() is not None:
-        _forks = start_fork_server(optim)
+        _forks = start_fork_server()
         if _forks is not None:
             atexit.register(_forks.close)  # (its folder; the server itself ends with its socket)
     if _forks is None:
@@ -62,8 +61,8 @@ def _fork_server(optim: bool = True) -> tuple[dict, tuple]:
 class _SuiteServer:
     """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its threads."""
 
-    def __init__(self, optim: bool = True):
-        fork_env, fds = _fork_server(optim)  # it warms up while the suite server does
+    def __init__(self):
+        fork_env, fds = _fork_server()  # it warms up while the suite server does
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT),
                                      env={**_suite_env(), **fork_env}, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
@@ -130,25 +129,19 @@ def suite_server_cpu_seconds() -> float:
         return 0.0
 
 
-def _get_server(optim: bool = True) -> _SuiteServer | None:
-    """The shared suite server (started on first use, with a fork server that warms torch._dynamo
-    when ``optim``), or None where it cannot run (then: a fresh pytest)."""
+def _get_server() -> _SuiteServer | None:
+    """The shared suite server (started on first use, with the fork server), or None where it
+    cannot run (then: a fresh pytest)."""
     global _server
     if not hasattr(os, "fork") or os.environ.get("RLKIT_NO_SUITE_SERVER"):
         return None
     with _server_lock:
         if _server is None or not _server.alive():
             try:
-                _server = _SuiteServer(optim)
+                _server = _SuiteServer()
             except (OSError, ValueError, GraderError):
                 _server = None
         return _server
-
-
-def _preloads_optim(name: str, options: GradingOptions) -> bool:
-    """Whether the sandboxes of ``name``'s suite import torch._dynamo before the first check: the
-    learning tests build optimizers in them (its first ``step`` imports it, about a second)."""
-    return BY_NAME[name].trains and not options.skip_learning
 
 
 def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
@@ -167,8 +160,6 @@ def _run_suite(name: str, submission: Path, options: GradingOptions) -> dict:
         ]
         if options.skip_learning:
             args += ["-m", "not learning"]
-        if _preloads_optim(name, options):
-            args += ["--preload-optim"]
         t0 = time.monotonic()
         server = _get_server()
         if server is not None:
@@ -268,17 +259,13 @@ def gate_training_across_exercises(report: dict) -> None:
 
 
 def grade(submission, exercises: list[str] | None = None, options: GradingOptions | None = None,
-          one_shot: bool = False, **changes) -> dict:
+          **changes) -> dict:
     """Grade ``submission`` (a folder) and return the report dict.
 
     ``options`` (see :class:`GradingOptions`; keyword arguments change single fields, e.g.
     ``sandbox="strict"``): how to grade. ``course_seed`` (or ``RLKIT_COURSE_SEED`` in the
     environment) is the instructor's secret seed of the suites' inputs; the report carries only a
     fingerprint of it.
-
-    ``one_shot``: this process grades once (the command line). Its fork server then warms
-    torch._dynamo only if this grade needs it. A process that grades again keeps one fork server
-    for all its grades, so by default that server warms it (a later grade may train).
     """
     options = (options or GradingOptions()).replace(**changes)
     submission = Path(submission).resolve()
@@ -297,8 +284,6 @@ def grade(submission, exercises: list[str] | None = None, options: GradingOption
         raise GraderError("a student kit holds answers for the published inputs only: a course seed "
                           "(--seed, RLKIT_COURSE_SEED) needs the full kit, where every answer is computed live")
     t0 = time.monotonic()
-    if one_shot:  # start both servers now, the fork server lean unless a suite here builds optimizers
-        _get_server(optim=any(_preloads_optim(n, options) for n in names))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         slowest_first = sorted(names, key=lambda n: -BY_NAME[n].seconds)
         futures = {n: pool.submit(_run_suite, n, submission, options) for n in slowest_first}

@@ -170,7 +170,6 @@ class Sandbox:
     device: str = "cpu"
     threads: int = 1
     strict: bool = False
-    preload_optim: bool = False
     module: str | None = None  # the exercise this sandbox grades (None: copy every file)
     kit_modules: dict = field(default_factory=dict)  # name -> trusted source (suite drivers)
     allow_weak: bool = False  # strict mode only: grade even without Landlock and seccomp
@@ -269,7 +268,6 @@ class Sandbox:
             "work_dir": self.work_dir,
             "device": self.device,
             "threads": self.threads,
-            "preload_optim": self.preload_optim,
             "graded": self._graded_modules(),
             "kit_modules": sorted(self._kit_module_sources()),
             "in_fd": to_child_r,
@@ -620,13 +618,12 @@ def zygote_env(home: str, threads: int, device: str = "cpu") -> dict:
     return env
 
 
-def start_fork_server(optim: bool = True) -> forkserver.ForkServer | None:
-    """A fork server for this grade's CPU sandboxes (None where forking zygotes is not supported).
-    ``optim=False``: none of them builds an optimizer (see ``forkserver.ForkServer``)."""
+def start_fork_server() -> forkserver.ForkServer | None:
+    """A fork server for this grade's CPU sandboxes (None where forking zygotes is not supported)."""
     if not forkserver.supported("cpu", 1):
         return None
     try:
-        return forkserver.ForkServer(lambda home: zygote_env(home, 1), optim=optim)
+        return forkserver.ForkServer(lambda home: zygote_env(home, 1))
     except OSError:
         return None
 

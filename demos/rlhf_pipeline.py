@@ -80,6 +80,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from common.adam import Adam
 from common.device import get_device
 
 from demos import DEFAULT_IMPL, add_impl_argument, exercise
@@ -439,7 +440,7 @@ def train_reference(cfg: RLHFConfig, device: torch.device) -> tuple[TokenGRU, fl
     tokens, mask = tokens.to(device), mask.to(device)
 
     policy = make_policy(cfg).to(device)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.sft_lr)
+    opt = Adam(policy.parameters(), lr=cfg.sft_lr)
     for _ in range(cfg.sft_steps):
         idx = torch.randint(len(tokens), (cfg.sft_batch,), device=device)
         logits, _ = policy(tokens[idx])
@@ -485,7 +486,7 @@ def train_reward_model(
     c_tok, c_mask, r_tok, r_mask = preference_pairs(ref, n_train + n_test, cfg, device)
 
     rm = RewardModel(cfg.embed_dim, cfg.hidden_dim).to(device)
-    opt = torch.optim.Adam(rm.parameters(), lr=cfg.rm_lr)
+    opt = Adam(rm.parameters(), lr=cfg.rm_lr)
     for _ in range(cfg.rm_steps):
         idx = torch.randint(n_train, (cfg.rm_batch,), device=device)
         loss = ops.preference_loss(rm(c_tok[idx], c_mask[idx]), rm(r_tok[idx], r_mask[idx]))
@@ -635,8 +636,8 @@ def train_ppo(ref, rm, beta: float, cfg: RLHFConfig, device, ops, bar=None) -> t
         # the rest of the run draws from its own generator, which continues the seeded global RNG
         # exactly: the same numbers as before, and runs in several threads do not share a stream
         gen = _continue_global_rng(device)
-    actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
-    critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
+    actor_opt = Adam(actor.parameters(), lr=cfg.actor_lr)
+    critic_opt = Adam(critic.parameters(), lr=cfg.critic_lr)
 
     history: dict[str, list[float]] = {
         k: [] for k in ("score", "kl", "kl_sample", "labeller", "length", "clip_frac", "value_loss")

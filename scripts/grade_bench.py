@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {wall:.1f} | {start:.1f} | {setup:.1f} | {checks:.1f} | {slow} |")
     lines += ["", "\"Starting the suite\": the runner's interpreter, the suite server's imports and pytest's "
               "collection; \"sandbox wait\": test setups waiting for the zygote, a fork of the fork server "
-              "(which imports torch, and torch._dynamo where a suite builds optimizers in its sandboxes, beside "
+              "(which imports torch beside "
               "the suite server) or, without one, a new Python; \"checks\": the tests' own seconds, where a "
               "learning run started in the background (a second sandbox, from the suite's first test on) counts "
               "only for the time a test waits for it.", ""]

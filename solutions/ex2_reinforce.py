@@ -26,6 +26,7 @@ import time
 import torch
 from torch import nn
 
+from common.adam import Adam
 from common.device import get_device, seed_everything
 from common.envs import make_env
 from common.networks import PolicyNet
@@ -153,7 +154,7 @@ def collect_episode(
 
 
 def reinforce_update(
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Adam,
     episode: Episode,
     gamma: float,
     normalize_returns: bool = True,
@@ -253,7 +254,7 @@ def train_reinforce(
     seed_everything(seed)
     env = make_env(env_id, seed=seed)
     policy = PolicyNet(env.observation_space.shape[0], env.action_space.n, hidden=hidden).to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    optimizer = Adam(policy.parameters(), lr=lr)
     generator = torch.Generator(device=device).manual_seed(seed)
     episode_returns: list[float] = []
     log: dict[str, list] = {"loss": [], "steps": []}

@@ -24,6 +24,6 @@ if __name__ == "__main__":
         serve_forks = False
         entry = importlib.import_module(f"{__package__}.zygote")
     if serve_forks:
-        entry.main(int(sys.argv[2]), optim="--no-optim" not in sys.argv[3:])
+        entry.main(int(sys.argv[2]))
     else:
         entry.main()

@@ -1,8 +1,7 @@
 """The fork server: one warm Python from which sandboxes' zygotes are forked.
 
 A zygote that starts as a new Python pays 1.3 CPU-seconds for numpy, torch
-and gymnasium, and 2.6 when it also imports torch._dynamo (the first
-optimizer does). The grader starts this server once per grade (once per
+and gymnasium. The grader starts this server once per grade (once per
 batch: ``autograder/forkserver.py``); it pays that once, and every sandbox's
 zygote is then a fork of it.
 
@@ -46,10 +45,8 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 MAX_REQUEST_BYTES = 1 << 16
 
 
-def main(sock_fd: int, optim: bool = True) -> None:
-    """``optim``: also import torch._dynamo (a grade whose sandboxes build no optimizer skips it;
-    a zygote that needs it then imports it itself, see :func:`_zygote`)."""
-    zygote.preload(1, optim)
+def main(sock_fd: int) -> None:
+    zygote.preload(1)
     confine.load_libc()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # keepers are reaped by the kernel
     while True:
@@ -177,7 +174,7 @@ def _zygote(request: dict, in_fd: int, out_fd: int, log_fd: int, status_w: int, 
         os._exit(70)
     os.write(status_w, b"1" if mounted or not ns else b"0")
     os.close(status_w)
-    zygote.preload(int(cfg.get("threads", 1)), bool(cfg.get("preload_optim")))  # done unless the server skipped it
+    zygote.preload(int(cfg.get("threads", 1)))  # done: sets the sandbox's thread count
     zygote.run(cfg)
     os._exit(0)
 

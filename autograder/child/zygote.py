@@ -198,24 +198,22 @@ def run_session(cfg: dict, opening: dict, in_fd: int, out_fd: int) -> bytes:
     return HDR.pack(len(summary)) + summary
 
 
-def preload(threads: int, optim: bool) -> None:
-    """Import what every child needs, once, before any fork (also the fork server's warm-up)."""
+def preload(threads: int) -> None:
+    """Import what every child needs, once, before any fork (also the fork server's warm-up).
+
+    Not torch.optim: its first optimizer imports torch._dynamo (1.3 CPU-seconds), so the kit's
+    training loops use ``common.adam`` and a sandbox whose own code builds one pays for it there."""
     import numpy  # noqa: F401
     import torch
 
     torch.set_num_threads(threads)
     import gymnasium  # noqa: F401
 
-    if optim:
-        # The first optimizer a process builds imports torch._dynamo (seconds);
-        # suites that train do it once here so every forked child inherits it.
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
-
 
 def run(cfg: dict) -> None:
     """Load the sandbox's ``common``, probe the kernel, say "ready" and serve until the parent goes."""
     sys.path.insert(0, cfg["kit_dir"])  # for `common` (a trusted copy lives here)
-    for name in ("common", "common.device", "common.envs", "common.networks", "common.rollout", "common.validate"):
+    for name in ("common", "common.adam", "common.device", "common.envs", "common.networks", "common.rollout", "common.validate"):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -230,5 +228,5 @@ def run(cfg: dict) -> None:
 def main() -> None:
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
-    preload(int(cfg.get("threads", 1)), bool(cfg.get("preload_optim")))
+    preload(int(cfg.get("threads", 1)))
     run(cfg)
