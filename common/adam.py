@@ -10,10 +10,12 @@ The two divisions by (1 - beta^t) undo the bias of starting m and v at zero.
 
 Why the kit has its own copy: building the first ``torch.optim`` optimizer in a process imports
 torch's compiler stack (``torch._dynamo``, about 1.3 s of CPU), and the grader runs each check in a
-fresh process. This class does the same arithmetic, operation for operation, so its steps are bit
-for bit those of ``torch.optim.Adam`` (``fused=True`` calls the very kernel ``torch.optim.Adam(...,
-fused=True)`` calls); ``tests/test_adam.py`` compares the two. Use ``torch.optim.Adam`` in your own
-code: the two are interchangeable in the kit's functions, which only call ``zero_grad`` and ``step``.
+fresh process. This class does the same arithmetic, operation for operation: on the CPU its steps
+are bit for bit those of ``torch.optim.Adam`` (``fused=True`` calls the very kernel that
+``torch.optim.Adam(..., fused=True)`` calls; ``tests/test_adam.py`` compares the two). On a GPU,
+torch.optim's default is its multi-tensor loop, which may round the last bit differently. Use
+``torch.optim.Adam`` in your own code: the two are interchangeable in the kit's functions, which
+only call ``zero_grad`` and ``step``.
 """
 from __future__ import annotations
 

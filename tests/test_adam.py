@@ -13,16 +13,19 @@ from common.adam import Adam
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _train(make, fused: bool, steps: int = 40) -> torch.Tensor:
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+
+
+def _train(make, fused: bool, steps: int = 40, device: str = "cpu") -> torch.Tensor:
     """A small network trained with a learning-rate schedule. Some steps leave one layer without a
     gradient (it must be skipped, its moments untouched) and some zero the gradients in place."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
-    side = torch.nn.Linear(4, 2)  # gets a gradient on even steps only
+    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)).to(device)
+    side = torch.nn.Linear(4, 2).to(device)  # gets a gradient on even steps only
     opt = make(list(net.parameters()) + list(side.parameters()), fused)
     for i in range(steps):
         opt.zero_grad(set_to_none=i % 3 != 0)
-        x = torch.randn(8, 4)
+        x = torch.randn(8, 4).to(device)
         loss = net(x).pow(2).mean()
         if i % 2 == 0:
             loss = loss + side(x).abs().mean()
@@ -41,6 +44,17 @@ def test_the_kits_adam_takes_torch_optims_steps_bit_for_bit(fused, betas, eps):
     ours = _train(lambda ps, f: Adam(ps, lr=3e-2, betas=betas, eps=eps, fused=f), fused)
     theirs = _train(lambda ps, f: torch.optim.Adam(ps, lr=3e-2, betas=betas, eps=eps, fused=f), fused)
     assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_kits_adam_on_each_device(device):
+    """Fused: torch's very kernel, so bit for bit on any device that has it. The plain loop against
+    torch.optim's single-tensor loop (foreach=False: on a GPU its default is the multi-tensor one)."""
+    fused = _train(lambda ps, f: Adam(ps, lr=3e-2, fused=f), True, device=device)
+    assert torch.equal(fused, _train(lambda ps, f: torch.optim.Adam(ps, lr=3e-2, fused=f), True, device=device))
+    plain = _train(lambda ps, f: Adam(ps, lr=3e-2), False, device=device)
+    single = _train(lambda ps, f: torch.optim.Adam(ps, lr=3e-2, foreach=False), False, device=device)
+    assert torch.equal(plain, single)
 
 
 def test_a_step_follows_the_formula():
