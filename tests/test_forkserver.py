@@ -103,6 +103,18 @@ def adam_steps_without_dynamo():
     return int("torch._dynamo" not in sys.modules and not torch.equal(before, net.weight))
 
 
+def torch_optim_steps():
+    import sys
+
+    net = torch.nn.Linear(3, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    before = net.weight.detach().clone()
+    opt.zero_grad()
+    net(torch.ones(4, 3)).pow(2).mean().backward()
+    opt.step()
+    return int("torch._dynamo" in sys.modules and not torch.equal(before, net.weight))
+
+
 def sleep(tag):
     with open(f"pid-{tag}.txt", "w") as fh:
         fh.write(str(os.getpid()))
@@ -497,15 +509,21 @@ def test_a_sandbox_user_id_is_leased_alone_and_its_lock_file_goes_with_it(monkey
     assert not (sandbox.UID_LOCKS / str(second.uid)).exists()
 
 
-def test_a_sandbox_trains_with_the_kits_adam_without_importing_torch_dynamo(use_server, tmp_path):
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sandbox_trains_with_the_kits_adam_without_importing_torch_dynamo(use_server, tmp_path, mode):
     """The fork server no longer warms torch._dynamo (1.3 CPU-seconds per grade): nothing the kit
     runs in a sandbox needs it, because its training loops step ``common.adam.Adam``, which
-    torch.optim's lazy import never reaches. A forked zygote's child trains a small network."""
-    sub = Submission(_folder(tmp_path))
+    torch.optim's lazy import never reaches. A forked zygote's child trains a small network. A
+    submission's own torch.optim optimizer still works: its child imports torch._dynamo under
+    the sandbox's confinement (no new process, its own limits)."""
+    sub = Submission(_folder(tmp_path), strict=_strict(mode))
     try:
         res = sub.call("mod", "adam_steps_without_dynamo")
         assert res.ok and isinstance(sub.sandbox.proc, ForkedZygote), res
         assert _value(res) == 1
+        own = sub.call("mod", "torch_optim_steps")
+        assert own.ok, own.error
+        assert _value(own) == 1
     finally:
         sub.close()
 
