@@ -625,6 +625,34 @@ _forge()
 '''
 
 
+PATCHED_ADAM = '''
+
+import common.adam as _kit_adam
+
+
+def _controller_step(self, closure=None):
+    """Instead of a step: the textbook CartPole controller, push towards the side the pole falls."""
+    import torch as _torch
+
+    ps = self.param_groups[0]["params"]
+    if len(ps) == 4 and tuple(ps[0].shape) == (32, 4):
+        with _torch.no_grad():
+            for p in ps:
+                p.zero_()
+            ps[0][0, 2] = ps[0][0, 3] = 1.0
+            ps[2][1, 0] = 10.0
+
+
+_kit_adam.Adam.step = _controller_step
+
+
+def reinforce_update(optimizer, episode, gamma, normalize_returns=True):
+    optimizer.zero_grad()
+    optimizer.step()
+    return 0.0
+'''
+
+
 @pytest.mark.parametrize("attack", ["planted given module", "forged result frames"])
 def test_a_faked_training_result_earns_nothing_without_the_learning_functions(tmp_path, attack):
     """Code in the child can fake what the kit's loop returns; the training points also need the
@@ -634,6 +662,20 @@ def test_a_faked_training_result_earns_nothing_without_the_learning_functions(tm
     report = grade(folder, ["ex2_reinforce"], sandbox="strict")
     assert scores_by_function(report)[("ex2_reinforce", "train_reinforce")][0] == 0
     assert report["total"] == 0
+
+
+def test_a_patched_kit_adam_earns_nothing_without_the_learning_functions(tmp_path):
+    """Red team of common.adam: the kit's loop steps the kit's Adam inside the child, so a
+    submission can replace its step with one that writes a hand-made controller into the policy,
+    and skip the learning in reinforce_update. The learning check alone is fooled (the feedback
+    names the gate, not the evaluation); the points are not, because reinforce_update fails its
+    own checks, which run it with the suite's plain SGD."""
+    folder = stubs(tmp_path / "sub", ex2_reinforce=ref("ex2_reinforce") + PATCHED_ADAM)
+    report = grade(folder, ["ex2_reinforce"], sandbox="strict")
+    scores = scores_by_function(report)
+    assert scores[("ex2_reinforce", "reinforce_update")][0] == 0
+    assert scores[("ex2_reinforce", "train_reinforce")][0] == 0
+    assert "reinforce_update() fail" in " ".join(feedback_of(report, "train_reinforce"))
 
 
 def test_the_training_gate_keeps_honest_points():
