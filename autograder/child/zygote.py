@@ -12,6 +12,7 @@ A zygote can also be forked, already warm, from the fork server
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -221,6 +222,9 @@ def run(cfg: dict) -> None:
     in_fd, out_fd = int(cfg["in_fd"]), int(cfg["out_fd"])
     load_libc()
     kernel = probe_confinement(cfg["kit_dir"], cfg["work_dir"], cfg.get("device", "cpu"), cfg.get("deny_roots") or [])
+    # the imports are never garbage: frozen, the collections during a student's training run do
+    # not walk torch's modules again and again (and forks of this zygote keep its pages shared)
+    gc.freeze()
     write_all(out_fd, pack({"event": "ready", "kernel": kernel}))
     serve(cfg, in_fd, out_fd)
 
