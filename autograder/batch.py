@@ -8,7 +8,8 @@ are graded in parallel over the machine's cores, one submission per worker
 process (``python -m autograder FOLDER --jobs 1 --json ...``, in its own
 process group); each of those runs the hidden suites one after the other and
 starts its own sandboxes, whose zygotes the batch's one fork server forks
-(``autograder/forkserver.py``: torch is imported once per batch). A submission whose grading crashes, hangs past
+(``autograder/forkserver.py``), and gets its suite server as a fork of the batch's one
+template (``runner.SuiteTemplate``): torch is imported twice per batch, not per submission. A submission whose grading crashes, hangs past
 ``--timeout`` or cannot start is recorded with its status and the batch goes
 on. Results:
 
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from .exercises import POINTS
 from .options import GradingOptions
-from .runner import available_exercises, strict_preflight
+from .runner import available_exercises, start_suite_template, strict_preflight
 from .sandbox import KIT_ROOT, SANDBOX_ROOT_ENV, GraderError, remove_tree, start_fork_server
 
 STATUSES = ("ok", "grader-error", "timeout", "crashed")
@@ -62,11 +63,12 @@ def csv_cell(value):
 
 
 def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, timeout: float,
-              out_dir: Path, allow_weak: bool = False, forks=None) -> dict:
+              out_dir: Path, allow_weak: bool = False, shared=()) -> dict:
     """Grade one submission in its own process; always returns a row (never raises).
 
-    ``forks``: the batch's fork server (``sandbox.start_fork_server``), shared by every
-    submission's sandboxes; without one, each submission's grader starts its own."""
+    ``shared``: the batch's fork server (``sandbox.start_fork_server``) and suite template
+    (``runner.start_suite_template``), shared by every submission's grader; without them,
+    each grader starts its own."""
     student = folder.name
     t0 = time.monotonic()
     target = out_dir / f"{safe_name(student)}.json"
@@ -79,8 +81,8 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
             cmd += ["--exercise", ex]
         env = dict(os.environ)
         env["PYTHONPATH"] = str(KIT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        if forks is not None:
-            env.update(forks.environ())
+        for server in shared:
+            env.update(server.environ())
         # its sandboxes' folders go here, removed below whatever became of the grader
         sandboxes = tempfile.mkdtemp(prefix="rlkit-batch-sandboxes-")
         os.chmod(sandboxes, 0o711)  # strict mode's sandbox users reach their own folders through it
@@ -89,7 +91,7 @@ def grade_one(folder: Path, exercises: list[str], device: str, sandbox: str, tim
         try:
             proc = subprocess.Popen(cmd, cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True, pass_fds=(forks.fd,) if forks is not None else ())
+                                    start_new_session=True, pass_fds=tuple(server.fd for server in shared))
             try:
                 _, err = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -159,9 +161,11 @@ def run_batch(root, out_dir="grades", jobs: int | None = None, exercises: list[s
     bar = _progress(len(folders), progress)
     # one fork server for the whole batch: its warm Python (torch imported once) is every zygote's start
     forks = start_fork_server() if device == "cpu" and len(folders) > 1 else None
+    template = start_suite_template(forks) if len(folders) > 1 else None
+    shared = tuple(server for server in (forks, template) if server is not None)
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_one, f, exercises, device, sandbox, timeout, out_dir, allow_weak, forks): f
+            futures = {pool.submit(grade_one, f, exercises, device, sandbox, timeout, out_dir, allow_weak, shared): f
                        for f in folders}
             for fut in as_completed(futures):
                 try:
@@ -172,8 +176,8 @@ def run_batch(root, out_dir="grades", jobs: int | None = None, exercises: list[s
                 rows.append(row)
                 bar.update(row)
     finally:
-        if forks is not None:
-            forks.close()
+        for server in shared:
+            server.close()
     bar.close()
     write_csv(out_dir / "grades.csv", rows, exercises)
     return rows

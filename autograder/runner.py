@@ -10,6 +10,9 @@ import atexit
 import itertools
 import json
 import os
+import select
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +27,7 @@ from . import forkserver
 from .sandbox import KIT_ROOT, GraderError, start_fork_server, unreadable_for_others
 
 SUITES = Path(__file__).resolve().parent / "suites"
+TEMPLATE_ENV = "RLKIT_SUITE_TEMPLATE"  # a batch's suite template (an inherited socket): SuiteTemplate
 
 
 def available_exercises() -> list[str]:
@@ -36,6 +40,7 @@ def _suite_env() -> dict:
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin (hypothesis' alone costs 2 s)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.pop("PYTHONSTARTUP", None)
+    env.pop(TEMPLATE_ENV, None)  # the batch's template is for this runner alone, not its suite runs
     return env
 
 
@@ -58,14 +63,123 @@ def _fork_server() -> tuple[dict, tuple]:
     return _forks.environ(), (_forks.fd,)
 
 
+class SuiteTemplate:
+    """A batch's warm start of suite servers (``suite_server.py --template``): torch, pytest, the
+    suites and the reference are imported once per batch, and each submission's runner gets its
+    suite server as a fork of it. Its runners find it through ``RLKIT_SUITE_TEMPLATE`` (an
+    inherited socket, as the fork server's)."""
+
+    def __init__(self, forks=None):
+        """``forks``: the batch's fork server, which the suite runs' sandboxes then use."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fork_env, fds = (forks.environ(), (forks.fd,)) if forks is not None else ({}, ())
+        env = {**_suite_env(), **fork_env}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.suite_server", "--template", str(theirs.fileno())],
+                cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, pass_fds=(*fds, theirs.fileno()), start_new_session=True)
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+        os.set_inheritable(self.sock.fileno(), True)
+
+    @property
+    def fd(self) -> int:
+        return self.sock.fileno()
+
+    def environ(self) -> dict:
+        """What a runner given ``pass_fds=(self.fd,)`` needs in its environment to use this template."""
+        return {TEMPLATE_ENV: str(self.fd)}
+
+    def close(self) -> None:
+        """Close the socket and kill the template with the servers it forked (their runners are done)."""
+        self.sock.close()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+
+
+def start_suite_template(forks=None) -> SuiteTemplate | None:
+    """A batch's suite template (None where suite servers cannot be forked: then each runner starts its own)."""
+    if not hasattr(os, "pidfd_open") or os.environ.get("RLKIT_NO_SUITE_SERVER"):
+        return None
+    try:
+        return SuiteTemplate(forks)
+    except OSError:
+        return None
+
+
+class _ForkedServer:
+    """A suite server forked by the batch's template, held by a pidfd (as much of ``Popen`` as
+    ``_SuiteServer`` uses)."""
+
+    def __init__(self, pid: int, pidfd: int, stdin, stdout):
+        self.pid, self.pidfd, self.stdin, self.stdout = pid, pidfd, stdin, stdout
+
+    def poll(self) -> int | None:
+        try:
+            return -1 if select.select([self.pidfd], [], [], 0)[0] else None
+        except (OSError, ValueError):
+            return -1
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _fork_from_template(env: dict) -> _ForkedServer | None:
+    """A suite server forked by the template this runner inherited (``RLKIT_SUITE_TEMPLATE``), or None."""
+    value = os.environ.get(TEMPLATE_ENV, "")
+    if not value.isdigit():
+        return None
+    try:
+        template = socket.socket(fileno=os.dup(int(value)))
+    except OSError:
+        return None
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    msg, fds = b"", []
+    try:
+        if template.family == socket.AF_UNIX and template.type == socket.SOCK_SEQPACKET:
+            socket.send_fds(template, [json.dumps({"env": env, "cwd": str(KIT_ROOT)}).encode()],
+                            [in_r, out_w, theirs.fileno()])
+            theirs.close()
+            if select.select([ours], [], [], 60)[0]:
+                msg, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+    except OSError:
+        pass
+    finally:
+        for f in (template, ours, theirs):
+            f.close()
+        os.close(in_r)
+        os.close(out_w)
+    if not msg or len(fds) != 1:
+        for fd in (*fds, in_w, out_r):
+            os.close(fd)
+        return None
+    return _ForkedServer(int(json.loads(msg)["pid"]), fds[0], os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb"))
+
+
 class _SuiteServer:
-    """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its threads."""
+    """Client of ``suite_server.py``: one warm trusted Python per runner process, shared by its
+    threads: a fork of the batch's template, else a new one."""
 
     def __init__(self):
         fork_env, fds = _fork_server()  # it warms up while the suite server does
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT),
-                                     env={**_suite_env(), **fork_env}, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
+        env = {**_suite_env(), **fork_env}
+        self.proc = _fork_from_template(env) or subprocess.Popen(
+            [sys.executable, "-m", "autograder.suite_server"], cwd=str(KIT_ROOT), env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=fds)
         first = self.proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             self.proc.kill()

@@ -13,6 +13,13 @@ runs only in the sandbox that each suite starts (``sandbox.py``).
 The server is single-threaded (a forked child must not inherit locks held by
 other threads), exits when stdin closes, and kills the process group of a
 request on ``{"kill": id}`` and of every live request when it exits.
+
+``--template FD`` (a batch's, ``runner.SuiteTemplate``): the same warm-up once
+for the whole batch; then each request on the SOCK_SEQPACKET socket ``FD``
+(JSON ``{"env", "cwd"}`` with three file descriptors: the new server's stdin
+and stdout, and a reply socket) forks one suite server, which answers on the
+reply socket with its pid and a pidfd of itself and serves its runner exactly
+as above. Only trusted processes hold that socket (the batch and its runners).
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 
 # replies go to a private copy of stdout; anything an import prints goes to stderr instead
@@ -93,11 +101,15 @@ def _reply(message: dict) -> None:
     os.write(_REPLIES, (json.dumps(message) + "\n").encode())
 
 
-def serve() -> None:
+def _warm() -> None:
     _warm_reference()
     # the warm heap is never garbage: out of the collector's sight, a full collection (pytest runs
     # ten at its end) takes microseconds instead of 0.1 s, and a suite run's forked pages stay shared
     gc.freeze()
+
+
+def serve() -> None:
+    """Serve the runner on stdin (fd 0) and ``_REPLIES`` until stdin closes and the last run ends."""
     live: dict[int, str] = {}  # pid -> request id
     pending = b""
     _reply({"ready": True})
@@ -145,5 +157,69 @@ def _kill(pid: int) -> None:
         pass
 
 
+MAX_REQUEST_BYTES = 1 << 16
+
+
+def template(sock_fd: int) -> None:
+    """``--template FD``: fork a warm suite server for each request, until the socket's end."""
+    _warm()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # its servers are reaped by the kernel
+    sock = socket.socket(fileno=sock_fd)
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST_BYTES, 3)
+        except OSError:
+            return
+        if not msg or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            if not msg:  # the batch and every runner have closed their ends
+                return
+            continue
+        if os.fork() == 0:
+            _forked_server(sock, msg, *fds)
+        for fd in fds:
+            os.close(fd)
+
+
+def _forked_server(sock: socket.socket, msg: bytes, in_fd: int, out_fd: int, reply_fd: int) -> None:
+    """In a fork of the template: become the runner's suite server (never returns)."""
+    global _REPLIES
+    code = 70
+    try:
+        sock.close()  # the template's socket is the batch's: no suite run inherits it
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # serve() reaps its runs itself
+        request = json.loads(msg)
+        os.dup2(in_fd, 0)
+        os.close(in_fd)
+        os.close(_REPLIES)
+        _REPLIES = out_fd
+        os.environ.clear()  # the runner's environment, as a server it started would have
+        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = None  # read again from TMPDIR
+        os.chdir(request["cwd"])
+        reply = socket.socket(fileno=reply_fd)
+        pidfd = os.pidfd_open(os.getpid())  # the runner's handle: never a pid number that can be reused
+        socket.send_fds(reply, [json.dumps({"pid": os.getpid()}).encode()], [pidfd])
+        os.close(pidfd)
+        reply.close()
+        serve()
+        code = 0
+    except BaseException:  # noqa: BLE001 - the runner sees a server that never said ready
+        try:
+            import traceback
+
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    serve()
+    if sys.argv[1:2] == ["--template"]:
+        template(int(sys.argv[2]))
+    else:
+        _warm()
+        serve()

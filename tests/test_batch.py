@@ -5,6 +5,8 @@ import csv
 import json
 import time
 
+import pytest
+
 from autograder import batch
 
 from conftest import ROOT, make_submission
@@ -86,21 +88,29 @@ def test_batch_grades_every_folder_and_survives_broken_ones(tmp_path):
     assert "did not finish" in " ".join(json.loads((out / "dave.json").read_text())["errors"])
 
 
-def test_a_killed_grader_leaves_no_suite_run_behind(tmp_path):
+@pytest.mark.parametrize("template", [False, True], ids=["own suite server", "forked from the batch's template"])
+def test_a_killed_grader_leaves_no_suite_run_behind(tmp_path, template):
     """A batch kills a grader on its timeout; the suite run its suite server forked (a process group
-    of its own) dies with the server instead of going on, orphaned, check after check."""
+    of its own) dies with the server instead of going on, orphaned, check after check. A server
+    forked from the batch's template is not in the grader's process group: it goes when its
+    grader's end of its stdin closes, and takes its runs with it."""
     import os
     import signal
     import subprocess
     import sys
 
+    from autograder.runner import start_suite_template
+
     folder = make_submission(tmp_path / "dave", {"ex1_values.py": "import time\ntime.sleep(10**6)\n"},
                              from_solutions=False)
-    runs_before = _suite_runs()
+    shared = start_suite_template() if template else None
+    assert not template or shared is not None
+    runs_before = _suite_runs() | ({shared.proc.pid} if shared else set())  # (the template has that command line)
     proc = subprocess.Popen([sys.executable, "-m", "autograder", str(folder), "--exercise", "ex1_values",
                              "--format", "json", "--output", os.devnull], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(shared.environ() if shared else {})},
+                            pass_fds=(shared.fd,) if shared else ())
     try:
         end = time.monotonic() + 60
         while len(_suite_runs() - runs_before) < 2 and time.monotonic() < end:  # the server and its run
@@ -116,7 +126,43 @@ def test_a_killed_grader_leaves_no_suite_run_behind(tmp_path):
     left = _suite_runs() - runs_before
     for pid in left:  # (a failing run cleans up after itself)
         os.kill(pid, signal.SIGKILL)
+    if shared is not None:
+        shared.close()
     assert not left, "a suite run outlived its killed grader"
+
+
+def test_a_batch_forks_each_graders_suite_server_from_its_template(monkeypatch):
+    """``make grade-all`` imports torch and the suites once: a grader given the batch's template
+    (``RLKIT_SUITE_TEMPLATE``) gets its suite server as a fork of it. That server runs the
+    grader's suites with the grader's environment (here: a course seed), and it holds no socket:
+    not the template's, which its suite runs would otherwise inherit."""
+    import os
+
+    from autograder import runner, seeds
+
+    template = runner.start_suite_template()
+    assert template is not None
+    monkeypatch.setenv(runner.TEMPLATE_ENV, str(template.fd))
+    monkeypatch.setenv(seeds.ENV, "a secret of this course")
+    monkeypatch.setenv("RLKIT_NO_FORKSERVER", "1")  # (no other socket in the server either)
+    monkeypatch.setattr(runner, "_server", None)
+    try:
+        report = runner.grade(ROOT / "solutions", ["ex1_values"])
+        server = runner._server
+        assert isinstance(server.proc, runner._ForkedServer), "the grader started a server of its own"
+        with open(f"/proc/{server.proc.pid}/status") as f:
+            ppid = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+        assert ppid == template.proc.pid
+        fd_dir = f"/proc/{server.proc.pid}/fd"
+        links = [os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)]
+        assert not [link for link in links if link.startswith("socket:")], links
+        assert report["total"] == report["max_total"] == 15
+        assert report["inputs"] == seeds.fingerprint() != ""  # the seed reached the suite run
+    finally:
+        if runner._server is not None:
+            runner._server.proc.stdin.close()  # the server's end: it exits
+        monkeypatch.setattr(runner, "_server", None)
+        template.close()
 
 
 def test_a_submission_the_grader_cannot_run_is_recorded_as_crashed(tmp_path):
