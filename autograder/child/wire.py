@@ -1,7 +1,10 @@
 """The wire format between the parent and the child: frames, the result tree ("kinds") and output paths.
 
-A frame is an 8-byte big-endian length (:data:`HDR`) and a payload: an ``.npz``
-holding a JSON header and plain numeric arrays. A case's result is a tree of
+A frame is an 8-byte big-endian length (:data:`HDR`) and a payload: the magic
+``RLKW``, a 4-byte big-endian length, that many bytes of JSON (``{"header": ...,
+"arrays": [[key, dtype, shape], ...]}``) and the arrays' raw bytes, one after
+the other in the table's order (C order). Only plain numeric dtypes are
+allowed (:data:`NUMERIC`, in numpy's canonical spelling such as ``"<f4"``). A case's result is a tree of
 JSON nodes ``{"kind": K, ...}`` whose arrays are named by key; :data:`KINDS`
 defines every kind and its fields once. The child writes nodes with
 :func:`node` (``values.Flattener``), the parent checks them with
@@ -12,56 +15,103 @@ Runs on both sides: only the standard library and numpy.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
+import re
 import select
 import struct
 import time
 import traceback
 
 # --------------------------------------------------------------------------
-# framing: 8-byte big-endian length + payload (an .npz with a JSON header)
+# framing: 8-byte big-endian length + payload (magic, JSON table, raw arrays)
 # --------------------------------------------------------------------------
 HDR = struct.Struct(">Q")
+MAGIC = b"RLKW"
+_META = struct.Struct(">I")  # the length of the JSON part
+# numpy's canonical spelling of a plain numeric dtype: byte order, kind, item size
+_DTYPE = re.compile(r"[<>|][biuf][1248]\Z")
+MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
+MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
+MAX_DIMS = 32
 
 
 def pack(header: dict, arrays: dict | None = None) -> bytes:
+    """One frame: ``header`` (plain JSON) and ``arrays`` (name -> numeric numpy array)."""
     import numpy as np
 
-    buf = io.BytesIO()
-    payload = {"__header__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    table, blobs = [], []
     for key, arr in (arrays or {}).items():
-        payload[key] = arr
-    np.savez(buf, **payload)
-    data = buf.getvalue()
-    return HDR.pack(len(data)) + data
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in NUMERIC or not _DTYPE.match(arr.dtype.str):
+            raise TypeError(f"unsupported array dtype {arr.dtype}")
+        table.append([str(key), arr.dtype.str, list(arr.shape)])
+        blobs.append(arr.tobytes())  # C order, whatever the array's layout
+    meta = json.dumps({"header": header, "arrays": table}).encode()
+    body = b"".join([MAGIC, _META.pack(len(meta)), meta, *blobs])
+    return HDR.pack(len(body)) + body
+
+
+def _malformed() -> ValueError:
+    return ValueError("malformed frame")
 
 
 def unpack(data: bytes) -> tuple[dict, dict]:
-    import zipfile
+    """``(header, arrays)`` of a frame's payload; ValueError for anything but a well-formed one.
 
+    The other side may be hostile: every length is checked against the bytes at hand before it
+    is used, the JSON part before it is parsed, and each array's dtype against a short list of
+    plain numeric ones (never an object dtype, which would read pointers)."""
     import numpy as np
 
-    # np.savez never compresses; a frame with compressed (or oversized)
-    # members is forged, and could be a zip bomb for whoever reads it
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        infos = zf.infolist()
-        if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(data):
-            raise ValueError("malformed frame")
-        if len(infos) > MAX_MEMBERS:  # each array costs the reader time and memory of its own
-            raise ValueError(f"frame with too many arrays ({len(infos)})")
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        raw = z["__header__"]
-        if raw.nbytes > MAX_HEADER_BYTES:  # checked before json.loads builds anything
-            raise ValueError("frame header too large")
-        header = json.loads(bytes(raw).decode())
-        arrays = {k: z[k] for k in z.files if k != "__header__"}
-    return header, arrays
+    data = bytes(data)
+    head = len(MAGIC) + _META.size
+    if len(data) < head or data[:len(MAGIC)] != MAGIC:
+        raise _malformed()
+    (n,) = _META.unpack_from(data, len(MAGIC))
+    if n > MAX_HEADER_BYTES:  # checked before json.loads builds anything
+        raise ValueError("frame header too large")
+    if n > len(data) - head:
+        raise _malformed()
+    try:
+        meta = json.loads(data[head:head + n].decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _malformed() from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("header"), dict) or not isinstance(meta.get("arrays"), list):
+        raise _malformed()
+    table = meta["arrays"]
+    if len(table) > MAX_MEMBERS:  # each array costs the reader time and memory of its own
+        raise ValueError(f"frame with too many arrays ({len(table)})")
+    buf = bytearray(data[head + n:])  # one copy, so that the arrays are writable, as np.load's were
+    arrays, pos = {}, 0
+    for entry in table:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            raise _malformed()
+        key, dtype, shape = entry
+        if (not isinstance(key, str) or key in arrays or not isinstance(dtype, str) or not _DTYPE.match(dtype)
+                or not isinstance(shape, list) or len(shape) > MAX_DIMS
+                or not all(type(d) is int and d >= 0 for d in shape)):
+            raise _malformed()
+        dt = np.dtype(dtype)
+        if dt.str != dtype or dt.kind not in NUMERIC:
+            raise _malformed()
+        count = 1
+        for d in shape:
+            count *= d
+        size = count * dt.itemsize
+        if size > len(buf) - pos:
+            raise _malformed()
+        try:
+            arrays[key] = (np.frombuffer(buf, dtype=dt, count=count, offset=pos) if count
+                           else np.empty(0, dtype=dt)).reshape(shape)
+        except (ValueError, OverflowError, MemoryError):  # e.g. an empty array of absurd dimensions
+            raise _malformed() from None
+        pos += size
+    if pos != len(buf):
+        raise _malformed()
+    return meta["header"], arrays
 
 
-MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
-MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
 MAX_RESULT_BYTES = 256 << 20  # per request; the child checks it, the zygote enforces it too, on the raw bytes
 
 

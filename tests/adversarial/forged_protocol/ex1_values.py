@@ -2,7 +2,6 @@
 # for every index, a forged exit summary, a frame header claiming 2**62
 # bytes, and a truncated header. The grader must neither crash (no "grader
 # error") nor count any of it: policy_evaluation 0, the rest full: 11 / 15.
-import io as _io
 import json as _json
 import os as _os
 import struct as _struct
@@ -11,11 +10,10 @@ import numpy as _np
 
 
 def _frame(header, arrays=None):
-    buf = _io.BytesIO()
-    payload = {"__header__": _np.frombuffer(_json.dumps(header).encode(), dtype=_np.uint8)}
-    payload.update(arrays or {})
-    _np.savez(buf, **payload)
-    data = buf.getvalue()
+    # the grader's own wire format (autograder/child/wire.py), written by hand
+    arrays = arrays or {}
+    meta = _json.dumps({"header": header, "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in arrays.items()]})
+    data = b"RLKW" + _struct.pack(">I", len(meta)) + meta.encode() + b"".join(a.tobytes() for a in arrays.values())
     return _struct.pack(">Q", len(data)) + data
 
 
