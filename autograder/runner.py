@@ -142,8 +142,13 @@ def _fork_from_template(env: dict) -> _ForkedServer | None:
     if not value.isdigit():
         return None
     try:
-        template = socket.socket(fileno=os.dup(int(value)))
+        fd = os.dup(int(value))
     except OSError:
+        return None
+    try:
+        template = socket.socket(fileno=fd)
+    except OSError:  # not a socket
+        os.close(fd)
         return None
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
