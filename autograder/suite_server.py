@@ -176,8 +176,11 @@ def template(sock_fd: int) -> None:
             if not msg:  # the batch and every runner have closed their ends
                 return
             continue
-        if os.fork() == 0:
-            _forked_server(sock, msg, *fds)
+        try:
+            if os.fork() == 0:
+                _forked_server(sock, msg, *fds)
+        except OSError:  # no process left to fork: that runner's reply socket closes, it starts its own
+            pass
         for fd in fds:
             os.close(fd)
 
