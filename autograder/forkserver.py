@@ -48,25 +48,24 @@ def give_up(why: str) -> None:
     _gave_up.append(why)
 
 
-class ForkServer:
-    """A running fork server: its process, its folder and the grader's end of its socket."""
+class SocketServer:
+    """A trusted helper process that the grader reaches through a SOCK_SEQPACKET socket pair: the
+    grader keeps one end (inheritable: processes given ``pass_fds=(self.fd,)`` and
+    :meth:`environ` reach the server too), the server gets the other as the descriptor numbered
+    in its command line. The server has a session of its own; :meth:`close` kills it with every
+    process of its group. The fork server, and a batch's suite template (``runner.SuiteTemplate``)."""
 
-    def __init__(self, env_for):
-        """``env_for(home)``: the server's whole environment (the zygotes', ``sandbox.zygote_env``)."""
-        # private to the grader: the server imports every module of the package at its start, and a
-        # zygote imports anything later from its own sandbox's copy
-        self.dir = tempfile.mkdtemp(prefix="rlkit-forkserver-")
-        shutil.copytree(Path(__file__).with_name("child"), os.path.join(self.dir, CHILD_PACKAGE),
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    env_name = ""  # the environment variable that names the inherited descriptor
+
+    def __init__(self, argv, cwd: str, env: dict, pass_fds: tuple = ()):
+        """``argv(fd)``: the server's command line, given the number of its end of the socket."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", os.path.join(self.dir, CHILD_PACKAGE), "--fork-server", str(theirs.fileno())],
-                cwd=self.dir, env=env_for(self.dir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True)
+            self.proc = subprocess.Popen(argv(theirs.fileno()), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         pass_fds=(*pass_fds, theirs.fileno()), start_new_session=True)
         except OSError:
             ours.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
             raise
         finally:
             theirs.close()
@@ -79,16 +78,39 @@ class ForkServer:
 
     def environ(self) -> dict:
         """What a process given ``pass_fds=(self.fd,)`` needs in its environment to use this server."""
-        return {ENV: str(self.fd)}
+        return {self.env_name: str(self.fd)}
 
     def close(self) -> None:
         self.sock.close()
         if self.proc.poll() is None:  # (never a group id the system may have given away since)
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and its spare: keepers have sessions
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and what it forked in its group
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait()
+
+
+class ForkServer(SocketServer):
+    """A running fork server: its process, its folder and the grader's end of its socket."""
+
+    env_name = ENV
+
+    def __init__(self, env_for):
+        """``env_for(home)``: the server's whole environment (the zygotes', ``sandbox.zygote_env``)."""
+        # private to the grader: the server imports every module of the package at its start, and a
+        # zygote imports anything later from its own sandbox's copy
+        self.dir = tempfile.mkdtemp(prefix="rlkit-forkserver-")
+        shutil.copytree(Path(__file__).with_name("child"), os.path.join(self.dir, CHILD_PACKAGE),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            super().__init__(lambda fd: [sys.executable, "-I", os.path.join(self.dir, CHILD_PACKAGE),
+                                         "--fork-server", str(fd)], cwd=self.dir, env=env_for(self.dir))
+        except OSError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def close(self) -> None:
+        super().close()  # the server and its spare (keepers have sessions of their own)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -63,47 +63,20 @@ def _fork_server() -> tuple[dict, tuple]:
     return _forks.environ(), (_forks.fd,)
 
 
-class SuiteTemplate:
+class SuiteTemplate(forkserver.SocketServer):
     """A batch's warm start of suite servers (``suite_server.py --template``): torch, pytest, the
     suites and the reference are imported once per batch, and each submission's runner gets its
     suite server as a fork of it. Its runners find it through ``RLKIT_SUITE_TEMPLATE`` (an
-    inherited socket, as the fork server's)."""
+    inherited socket, as the fork server's). Closing it kills the servers it forked too (their
+    runners are done by then)."""
+
+    env_name = TEMPLATE_ENV
 
     def __init__(self, forks=None):
         """``forks``: the batch's fork server, which the suite runs' sandboxes then use."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fork_env, fds = (forks.environ(), (forks.fd,)) if forks is not None else ({}, ())
-        env = {**_suite_env(), **fork_env}
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.suite_server", "--template", str(theirs.fileno())],
-                cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, pass_fds=(*fds, theirs.fileno()), start_new_session=True)
-        except OSError:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self.sock = ours
-        os.set_inheritable(self.sock.fileno(), True)
-
-    @property
-    def fd(self) -> int:
-        return self.sock.fileno()
-
-    def environ(self) -> dict:
-        """What a runner given ``pass_fds=(self.fd,)`` needs in its environment to use this template."""
-        return {TEMPLATE_ENV: str(self.fd)}
-
-    def close(self) -> None:
-        """Close the socket and kill the template with the servers it forked (their runners are done)."""
-        self.sock.close()
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.wait()
+        super().__init__(lambda fd: [sys.executable, "-m", "autograder.suite_server", "--template", str(fd)],
+                         cwd=str(KIT_ROOT), env={**_suite_env(), **fork_env}, pass_fds=fds)
 
 
 def start_suite_template(forks=None) -> SuiteTemplate | None:
