@@ -307,11 +307,16 @@ def _roundtrip(header: dict, arrays: dict) -> tuple[dict, dict]:
 _TIMED_OUT: set[tuple[str, int]] = set()  # (function name, id of the function object) that timed out here
 
 
+NO_FOLDER = Path(tempfile.gettempdir()) / "rlkit-notebook-has-no-folder"  # never created, never read
+
+
 class NotebookSubmission(Submission):
     """The same API as :class:`autograder.client.Submission`, for functions in a notebook namespace."""
 
     def __init__(self, namespace: dict, device: str = "cpu", modules: dict | None = None):
-        super().__init__(Path(tempfile.mkdtemp(prefix="rlkit-notebook-")), device=device)  # starts no process
+        # no folder and no process: the functions live in this kernel (a folder made here, one per
+        # check, was left behind in the temporary directory by every check a student ran)
+        super().__init__(NO_FOLDER, device=device)
         self.sandbox = _InProcess(namespace, device, modules)
 
     def has_module(self, module: str) -> bool:

@@ -23,6 +23,10 @@ SEAM_LOG = Path(tempfile.mkdtemp(prefix="rlkit-seam-log-"))
 os.environ["RLKIT_SEAM_LOG"] = str(SEAM_LOG)
 
 
+def pytest_unconfigure(config):
+    shutil.rmtree(SEAM_LOG, ignore_errors=True)  # (read by tests/test_student_kit.py during the run)
+
+
 # ------------------------------------------------------------------ no answer in any report
 # Every report produced anywhere in this test run is scanned: no line of a solution region
 # and no line of a hidden suite may reach a field a student sees.

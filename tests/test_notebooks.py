@@ -212,3 +212,17 @@ def test_solution_notebook_runs_without_error(executed, ex):
     print(f"{ex}: executed in {seconds:.1f} s (hidden tests excluded)")
     assert problems == []
     assert seconds < 180, f"{ex} took {seconds:.0f} s"
+
+
+def test_a_notebook_check_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """Each check() in a student's kernel builds a submission; it used to make a folder in the
+    temporary directory and never remove it (thousands after a day of notebook checks)."""
+    import tempfile
+
+    from autograder.notebook import NotebookSubmission
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sub = NotebookSubmission({"discounted_returns": lambda *a: None})
+    sub.close()
+    assert list(tmp_path.iterdir()) == []
+    assert not sub.path.exists()
