@@ -170,9 +170,13 @@ def _raise_mistake(got, mistakes: Iterable[Mistake], what: str, rtol: float, ato
 
 
 def _same_device(got: str | None, want: str) -> bool:
-    if got is None:
+    if not isinstance(got, str):
         return False
-    g, w = torch.device(got), torch.device(want)
+    try:
+        g = torch.device(got)
+    except (RuntimeError, TypeError, ValueError):  # a name no device has: not the expected one
+        return False
+    w = torch.device(want)
     return g.type == w.type and (w.index is None or g.index in (None, w.index))
 
 

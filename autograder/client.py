@@ -339,7 +339,12 @@ def _collect(frames: list[tuple[dict, dict]], n: int, timeout: float) -> list[Ca
             if not isinstance(i, int) or not 0 <= i < n or results[i] is not None:
                 continue
             if header.get("ok") is True:
-                out = _parse(header.get("output") or {}, arrays)
+                try:
+                    out = _parse(header.get("output") or {}, arrays)
+                except Exception:  # noqa: BLE001 - checked by _frame_ok, yet unreadable: the child's fault
+                    results[i] = CallResult(False, {"type": "BadResult", "where": "",
+                                                    "message": "the result could not be read back as plain data"})
+                    continue
                 grads = {}
                 for p, key in (header.get("grads") or {}).items():
                     a = arrays.get(key) if isinstance(key, str) else None

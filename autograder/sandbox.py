@@ -120,6 +120,37 @@ class UidLease:
 # JSON of the expected types only (a result tree of wire.KINDS), and arrays of
 # plain numeric/bool dtypes. A frame that fails is dropped ("garbage"), which
 # fails its case, never the grader.
+MAX_ANSWER_JSON = 16 << 20  # JSON bytes parsed per answer, all frames together (its text costs ~30x in objects)
+
+
+def parse_answer(blob: bytes, n_cases: int) -> list[tuple[dict, dict]]:
+    """The frames of a zygote's answer to a request of ``n_cases`` cases, each checked (a frame that
+    does not parse or check is "garbage": missing). A hostile child's answer costs this process
+    little: at most one frame per case and a few more are parsed, with at most
+    ``MAX_ANSWER_JSON`` bytes of JSON in all, garbage is noted once, and the zygote's summary
+    (always the last frame) is read whatever came before it."""
+    frames: list[tuple[dict, dict]] = []
+    garbage = ({"event": "garbage"}, {})
+    pos, parsed, json_left = 0, 0, MAX_ANSWER_JSON
+    while pos + wire.HDR.size <= len(blob):
+        (n,) = wire.HDR.unpack_from(blob, pos)
+        pos += wire.HDR.size
+        last = pos + n >= len(blob)
+        json_size = int.from_bytes(blob[pos + 4:pos + 8], "big") if n >= 8 else 0
+        if (parsed < n_cases + wire.MAX_EXTRA_FRAMES and json_size <= json_left) or last:
+            parsed += 1
+            json_left -= json_size
+            try:
+                header, arrays = wire.unpack(blob[pos:pos + n])
+                frame = (header, arrays) if _frame_ok(header, arrays) else garbage
+            except Exception:  # a frame that does not parse is treated as missing
+                frame = garbage
+            if frame is not garbage or not frames or frames[-1] is not garbage:
+                frames.append(frame)
+        pos += n
+    return frames
+
+
 def _frame_ok(header, arrays: dict) -> bool:
     if not isinstance(header, dict) or not isinstance(header.get("event"), str):
         return False
@@ -132,7 +163,7 @@ def _frame_ok(header, arrays: dict) -> bool:
         refs = [header.get("grads", {}), header.get("inputs_after", {})]
         return (isinstance(header.get("index"), int) and wire.tree_ok(header.get("output"), arrays, MAX_NODES)
                 and all(wire.is_str_map(r) and all(v is None or v in arrays for v in r.values()) for r in refs)
-                and isinstance(header.get("seconds", 0.0), (int, float)))
+                and wire.is_number(header.get("seconds", 0.0)))
     if event == "exit":
         return isinstance(header.get("exit", {}), dict) and isinstance(header.get("log_tail", ""), str)
     return True
@@ -500,18 +531,7 @@ class Sandbox:
             self.close()
             return [({"event": "exit", "timed_out": isinstance(exc, TimeoutError),
                       "exit": {"zygote": type(exc).__name__}, "log_tail": ""}, {})]
-        frames = []
-        pos = 0
-        while pos + wire.HDR.size <= len(blob):
-            (n,) = wire.HDR.unpack_from(blob, pos)
-            pos += wire.HDR.size
-            try:
-                header, arrays = wire.unpack(blob[pos:pos + n])
-                frames.append((header, arrays) if _frame_ok(header, arrays) else ({"event": "garbage"}, {}))
-            except Exception:  # a frame that does not parse is treated as missing
-                frames.append(({"event": "garbage"}, {}))
-            pos += n
-        return frames
+        return parse_answer(blob, len(cases))
 
     def open_session(self, timeout: float, limits: Limits) -> None:
         """From now until :meth:`close_session`, requests go to one child that stays alive.

@@ -102,6 +102,9 @@ CASES: list[Adv] = [
     Adv("fake_report_files", {"action_values": 0},
         why="fake results.json in cwd, /tmp, the kit, the grader's temp dirs, /autograder; canary overwrite"),
     Adv("forged_protocol", {"policy_evaluation": 0}, why="forged result frames into every descriptor"),
+    Adv("forged_values", why="well-formed frames of hostile values (an int beyond float range, an unknown "
+        "device, a 0-d list, big-endian bytes) before each right answer: missing, never a grader error",
+        solo=True),
     Adv("kill_grader", {"monte_carlo_value": 0}, why="kill/killpg/pidfd on the zygote and every ancestor"),
     # ---- monkeypatching
     Adv("monkeypatch_torch", {"discounted_returns": 0},

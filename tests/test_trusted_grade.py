@@ -944,3 +944,84 @@ def test_reports_list_what_is_active_apart_from_what_is_missing():
         assert "NOT ACTIVE" not in shown
         active, missing = shown.index("PID namespace"), shown.index("a user of its own")
         assert active < missing and "ot available on" in shown[active:missing]
+
+
+# ---------------------------------------------------------------- 8. what an answer may cost the grader
+def test_a_flood_of_frames_costs_the_grader_little():
+    """A red team wrote 16 MB of empty frames per request: every one was kept as a "garbage" entry
+    (0.9 GB and 44 s for that request; 5.7 GB at 128 MB). At most one frame per case and a few more
+    are read, garbage is noted once, and the zygote's summary, always last, still counts."""
+    from autograder.sandbox import MAX_ANSWER_JSON, parse_answer
+
+    summary = wire.pack({"event": "exit", "timed_out": False, "exit": {"code": 0}, "log_tail": ""})
+    frames = parse_answer(wire.HDR.pack(0) * 200_000 + summary, 3)
+    assert [h["event"] for h, _ in frames] == ["garbage", "exit"]
+    # frames that parse, of an event nobody asked for, each with 2 MB of JSON: the JSON budget ends it
+    junk = wire.pack({"event": "junk", "x": "y" * (2 << 20)})
+    frames = parse_answer(junk * 40 + summary, 40)
+    assert len(frames) <= MAX_ANSWER_JSON // (2 << 20) + 1 and frames[-1][0]["event"] == "exit"
+    # and the zygote passes on no more than that either
+    assert len(wire.whole_frames(wire.HDR.pack(0) * 1000, 3 + wire.MAX_EXTRA_FRAMES)) == (3 + wire.MAX_EXTRA_FRAMES) * 8
+
+
+@pytest.mark.parametrize("frame, why", [
+    ({"kind": "number", "value": 10 ** 400, "type": "int"}, "an int no float holds"),
+    ({"kind": "tensor", "key": "a0", "device": "no-such-device", "shape": [2]}, "a device torch does not know"),
+    ({"kind": "tensor", "key": "a0", "device": True, "shape": [2]}, "a device that is not a name"),
+    ({"kind": "numbers", "key": "m", "type": "list"}, "a list of numbers on two axes"),
+    ({"kind": "numbers", "key": "s", "type": "list"}, "a list of numbers on no axis"),
+])
+def test_a_result_the_checks_cannot_read_is_garbage(frame, why):
+    """Each of these passed the frame check and then made a check raise (a grader error on demand)."""
+    from autograder.sandbox import _frame_ok
+
+    arrays = {"a0": np.zeros(2), "m": np.zeros((2, 2)), "s": np.zeros(())}
+    assert not _frame_ok({"event": "case", "index": 0, "ok": True, "output": frame}, arrays), why
+    good = {"kind": "tensor", "key": "a0", "device": "cuda:1", "shape": [2]}
+    assert _frame_ok({"event": "case", "index": 0, "ok": True, "output": good}, arrays)
+    assert not _frame_ok({"event": "case", "index": 0, "ok": True, "output": good, "seconds": 10 ** 400}, arrays)
+
+
+def test_frames_hold_this_machines_byte_order_only():
+    """torch refuses arrays of the other byte order (a grader error in ex5's RLHF run): a frame of
+    them is malformed, and pack() turns a student's big-endian array into a native one."""
+    big = np.arange(3, dtype=">f8")
+    header, arrays = wire.unpack(wire.pack({"event": "x"}, {"a": big})[wire.HDR.size:])
+    assert arrays["a"].dtype.isnative and np.array_equal(arrays["a"], big)
+    meta = json.dumps({"header": {}, "arrays": [["a", ">f8" if sys.byteorder == "little" else "<f8", [3]]]}).encode()
+    with pytest.raises(ValueError, match="malformed"):
+        wire.unpack(wire.MAGIC + len(meta).to_bytes(4, "big") + meta + big.tobytes())
+
+
+def test_a_zygote_ends_a_request_nobody_waits_for(tmp_path):
+    """A batch kills a grader on its timeout. Its sandbox's zygote (a keeper of the fork server's,
+    not in the grader's process group) went on running the student's endless function until the
+    request's own deadline (up to 240 s for a learning run), after the batch had removed its
+    folder and freed its user id. It now ends, with its child, when the grader's end of its
+    request pipe closes."""
+    import threading
+    import time
+
+    from autograder.client import Submission
+
+    src = ref("ex1_values") + "\n\ndef discounted_returns(*a, **k):\n    while True:\n        pass\n"
+    folder = make_submission(tmp_path / "sub", {"ex1_values.py": src}, from_solutions=False)
+    sub = Submission(folder, module="ex1_values")
+    sub.sandbox.restart()
+    import torch
+
+    caller = threading.Thread(target=lambda: sub.call("ex1_values", "discounted_returns", torch.zeros(3),
+                                                      torch.zeros(3), 0.9, timeout=120), daemon=True)
+    caller.start()
+    time.sleep(2.0)
+    zygote = sub.sandbox.proc  # (the sandbox lets go of it once its answer ends)
+    assert caller.is_alive() and zygote.poll() is None  # the child spins, the grader waits
+    os.close(sub.sandbox.to_child)  # what the grader's death does to it
+    end = time.monotonic() + 10
+    while zygote.poll() is None and time.monotonic() < end:
+        time.sleep(0.1)
+    gone = zygote.poll() is not None
+    zygote.kill()
+    assert gone, "the zygote kept running a request nobody waits for"
+    caller.join(30)
+    assert not caller.is_alive()

@@ -20,6 +20,7 @@ import os
 import re
 import select
 import struct
+import sys
 import time
 import traceback
 
@@ -29,8 +30,10 @@ import traceback
 HDR = struct.Struct(">Q")
 MAGIC = b"RLKW"
 _META = struct.Struct(">I")  # the length of the JSON part
-# numpy's canonical spelling of a plain numeric dtype: byte order, kind, item size
-_DTYPE = re.compile(r"[<>|][biuf][1248]\Z")
+# numpy's canonical spelling of a plain numeric dtype in this machine's byte order (or none, for
+# one-byte types): a non-native array would reach torch, which refuses it
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+_DTYPE = re.compile(rf"[{_NATIVE}|][biuf][1248]\Z")
 MAX_HEADER_BYTES = 4 << 20  # the JSON part of one frame
 MAX_MEMBERS = 4096  # arrays in one frame (a result holds a few dozen)
 MAX_DIMS = 32
@@ -43,6 +46,8 @@ def pack(header: dict, arrays: dict | None = None) -> bytes:
     table, blobs = [], []
     for key, arr in (arrays or {}).items():
         arr = np.asarray(arr)
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.dtype.kind not in NUMERIC or not _DTYPE.match(arr.dtype.str):
             raise TypeError(f"unsupported array dtype {arr.dtype}")
         table.append([str(key), arr.dtype.str, list(arr.shape)])
@@ -115,16 +120,39 @@ def unpack(data: bytes) -> tuple[dict, dict]:
 MAX_RESULT_BYTES = 256 << 20  # per request; the child checks it, the zygote enforces it too, on the raw bytes
 
 
-def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
+class ParentGone(EOFError):
+    """The grader that asked hung up while an answer was awaited: nobody will read it."""
+
+
+def hung_up(poller, fd: int, timeout: float) -> tuple[bool, bool]:
+    """``(readable, watched hung up)`` of ``poller`` (``fd`` registered for input, the watched
+    descriptor for nothing: only its hang-up or error is reported) within ``timeout`` seconds."""
+    events = dict(poller.poll(timeout * 1000))
+    readable = bool(events.get(fd, 0))
+    return readable, any(e for k, e in events.items() if k != fd)
+
+
+def read_exact(fd: int, n: int, deadline: float | None = None, watch: int | None = None) -> bytes:
     """Exactly ``n`` bytes from ``fd``, or EOFError; with a ``deadline`` (``time.monotonic()``),
-    TimeoutError once it has passed."""
+    TimeoutError once it has passed; with ``watch`` (a descriptor whose writer is the one
+    waiting for this answer), ParentGone as soon as that writer is gone."""
+    poller = None
+    if watch is not None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(watch, 0)
     chunks = []
     while n:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if poller is not None:
+                ready, gone = hung_up(poller, fd, min(left, 1.0))
+                if gone:
+                    raise ParentGone
+            else:
+                ready, _, _ = select.select([fd], [], [], min(left, 1.0))
             if not ready:
                 continue
         chunk = os.read(fd, min(n, 1 << 20))
@@ -142,14 +170,19 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def whole_frames(data: bytes) -> bytes:
-    """The longest prefix of ``data`` made of complete frames."""
-    pos = 0
-    while pos + HDR.size <= len(data):
+MAX_EXTRA_FRAMES = 8  # frames an answer may hold beyond one per case (import errors, exit, ...)
+
+
+def whole_frames(data: bytes, max_frames: int | None = None) -> bytes:
+    """The longest prefix of ``data`` made of complete frames (at most ``max_frames`` of them:
+    an answer holds one frame per case and a few more, and every frame costs its reader)."""
+    pos = count = 0
+    while pos + HDR.size <= len(data) and (max_frames is None or count < max_frames):
         (n,) = HDR.unpack_from(data, pos)
         if n > len(data) - pos - HDR.size:
             break
         pos += HDR.size + n
+        count += 1
     return data[:pos]
 
 
@@ -189,7 +222,8 @@ LABEL = "label"  # a str or a bool, when present
 SHAPE = "shape"  # a list of ints, when present
 NAME = "name"  # a str, when present
 ARRAY = "array"  # the key of a numeric array of the frame
-NUMBER = "number"  # an int or a float (not a bool)
+NUMBER = "number"  # a float, or an int that converts to one (not a bool)
+DEVICE = "device"  # a device name torch reads (cpu, cuda:0, ...), when present
 BOOL = "bool"  # a bool
 NODES = "nodes"  # a list of nodes (the children, named "0", "1", ...)
 NODE_MAP = "node_map"  # {name: node} (the children, by name)
@@ -197,7 +231,7 @@ ARRAY_MAP = "array_map"  # {name: key of a numeric array}, each entry counting a
 CONFIG = "config"  # a JSON object of fewer than 4096 characters, when present
 
 # every array kind may carry this metadata (each writes the part it has)
-_ARRAY_FIELDS = {"exact_type": ANY, "dtype": LABEL, "device": LABEL, "requires_grad": LABEL, "shape": SHAPE,
+_ARRAY_FIELDS = {"exact_type": ANY, "dtype": LABEL, "device": DEVICE, "requires_grad": LABEL, "shape": SHAPE,
                  "key": ARRAY, "type": LABEL}
 KINDS: dict[str, dict[str, str]] = {
     "tensor": _ARRAY_FIELDS,  # a torch.Tensor (exact type): dtype, device, requires_grad, shape
@@ -236,6 +270,15 @@ def child_nodes(info: dict) -> dict:
     return out
 
 
+MAX_NUMBER = 2 ** 1023  # an int beyond this does not convert to a float
+_DEVICE_NAME = re.compile(r"(cpu|cuda|mps|xpu|meta)(:\d{1,4})?\Z")
+
+
+def is_number(v) -> bool:
+    """A float, or an int that ``float()`` takes (a number in a frame is read as a float)."""
+    return isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_NUMBER)
+
+
 def is_str_map(d, values=(str,)) -> bool:
     return isinstance(d, dict) and all(isinstance(k, str) and (v is None or isinstance(v, values))
                                        for k, v in d.items())
@@ -264,7 +307,9 @@ def tree_ok(node: dict, arrays: dict, max_nodes: int, max_depth: int = 12) -> bo
         if what == ARRAY:
             return array(v)
         if what == NUMBER:
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
+            return is_number(v)
+        if what == DEVICE:
+            return v is _MISSING or (isinstance(v, str) and _DEVICE_NAME.match(v) is not None)
         if what == BOOL:
             return isinstance(v, bool)
         if what == NODES:
@@ -285,8 +330,8 @@ def tree_ok(node: dict, arrays: dict, max_nodes: int, max_depth: int = 12) -> bo
         if budget[0] < 0 or depth > max_depth or not isinstance(n, dict) or not isinstance(n.get("kind"), str):
             return False
         fields = KINDS.get(n["kind"])
-        return fields is not None and all(field_ok(what, n.get(name, _MISSING), depth)
-                                          for name, what in fields.items())
+        return (fields is not None and all(field_ok(what, n.get(name, _MISSING), depth) for name, what in fields.items())
+                and (n["kind"] != "numbers" or arrays[n["key"]].ndim == 1))  # a list's numbers: one axis
 
     return check(node, 0)
 
