@@ -136,7 +136,7 @@ def parse_answer(blob: bytes, n_cases: int) -> list[tuple[dict, dict]]:
         (n,) = wire.HDR.unpack_from(blob, pos)
         pos += wire.HDR.size
         last = pos + n >= len(blob)
-        json_size = int.from_bytes(blob[pos + 4:pos + 8], "big") if n >= 8 else 0
+        json_size = wire.json_length(blob[pos:pos + min(n, 8)])  # (its head only: no copy of the frame)
         if (parsed < n_cases + wire.MAX_EXTRA_FRAMES and json_size <= json_left) or last:
             parsed += 1
             json_left -= json_size

@@ -57,6 +57,14 @@ def pack(header: dict, arrays: dict | None = None) -> bytes:
     return HDR.pack(len(body)) + body
 
 
+def json_length(head: bytes) -> int:
+    """The length a payload's head (its first 8 bytes) gives for its JSON part, 0 for no such
+    head: what parsing it would cost, known before parsing."""
+    if len(head) < len(MAGIC) + _META.size or head[:len(MAGIC)] != MAGIC:
+        return 0
+    return _META.unpack_from(head, len(MAGIC))[0]
+
+
 def _malformed() -> ValueError:
     return ValueError("malformed frame")
 
@@ -124,9 +132,17 @@ class ParentGone(EOFError):
     """The grader that asked hung up while an answer was awaited: nobody will read it."""
 
 
+def watching(fd: int, watch: int):
+    """A poller of ``fd`` for input and of ``watch`` for its hang-up alone (registered for no
+    event: poll reports only a hang-up or an error), for :func:`hung_up`."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(watch, 0)
+    return poller
+
+
 def hung_up(poller, fd: int, timeout: float) -> tuple[bool, bool]:
-    """``(readable, watched hung up)`` of ``poller`` (``fd`` registered for input, the watched
-    descriptor for nothing: only its hang-up or error is reported) within ``timeout`` seconds."""
+    """``(fd readable, watched descriptor hung up)`` of a :func:`watching` poller within ``timeout`` seconds."""
     events = dict(poller.poll(timeout * 1000))
     readable = bool(events.get(fd, 0))
     return readable, any(e for k, e in events.items() if k != fd)
@@ -136,11 +152,7 @@ def read_exact(fd: int, n: int, deadline: float | None = None, watch: int | None
     """Exactly ``n`` bytes from ``fd``, or EOFError; with a ``deadline`` (``time.monotonic()``),
     TimeoutError once it has passed; with ``watch`` (a descriptor whose writer is the one
     waiting for this answer), ParentGone as soon as that writer is gone."""
-    poller = None
-    if watch is not None:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.register(watch, 0)
+    poller = watching(fd, watch) if watch is not None else None
     chunks = []
     while n:
         if deadline is not None:
@@ -222,6 +234,7 @@ LABEL = "label"  # a str or a bool, when present
 SHAPE = "shape"  # a list of ints, when present
 NAME = "name"  # a str, when present
 ARRAY = "array"  # the key of a numeric array of the frame
+VECTOR = "vector"  # the key of a numeric array of the frame with one axis
 NUMBER = "number"  # a float, or an int that converts to one (not a bool)
 DEVICE = "device"  # a device name torch reads (cpu, cuda:0, ...), when present
 BOOL = "bool"  # a bool
@@ -236,7 +249,7 @@ _ARRAY_FIELDS = {"exact_type": ANY, "dtype": LABEL, "device": DEVICE, "requires_
 KINDS: dict[str, dict[str, str]] = {
     "tensor": _ARRAY_FIELDS,  # a torch.Tensor (exact type): dtype, device, requires_grad, shape
     "ndarray": _ARRAY_FIELDS,  # a numpy array (exact type): dtype, shape
-    "numbers": _ARRAY_FIELDS,  # a long list or tuple of Python numbers (type: list or tuple)
+    "numbers": {**_ARRAY_FIELDS, "key": VECTOR},  # a long list or tuple of Python numbers (type: list or tuple)
     "number": {"value": NUMBER, "type": ANY},  # int, float, numpy scalar (value as a float)
     "bool": {"value": BOOL},
     "none": {},
@@ -246,7 +259,7 @@ KINDS: dict[str, dict[str, str]] = {
     "network": {"class": NAME, "config": CONFIG, "state": ARRAY_MAP},  # a torch.nn.Module: its state_dict
     "unsupported": {"type": ANY},  # anything else: says what it was
 }
-ARRAY_KINDS = tuple(k for k, fields in KINDS.items() if fields.get("key") == ARRAY)
+ARRAY_KINDS = tuple(k for k, fields in KINDS.items() if fields.get("key") in (ARRAY, VECTOR))
 NUMERIC = "biuf"  # the only array dtype kinds a frame may hold
 
 
@@ -306,6 +319,8 @@ def tree_ok(node: dict, arrays: dict, max_nodes: int, max_depth: int = 12) -> bo
             return v is _MISSING or isinstance(v, str)
         if what == ARRAY:
             return array(v)
+        if what == VECTOR:
+            return array(v) and arrays[v].ndim == 1
         if what == NUMBER:
             return is_number(v)
         if what == DEVICE:
@@ -330,8 +345,8 @@ def tree_ok(node: dict, arrays: dict, max_nodes: int, max_depth: int = 12) -> bo
         if budget[0] < 0 or depth > max_depth or not isinstance(n, dict) or not isinstance(n.get("kind"), str):
             return False
         fields = KINDS.get(n["kind"])
-        return (fields is not None and all(field_ok(what, n.get(name, _MISSING), depth) for name, what in fields.items())
-                and (n["kind"] != "numbers" or arrays[n["key"]].ndim == 1))  # a list's numbers: one axis
+        return fields is not None and all(field_ok(what, n.get(name, _MISSING), depth)
+                                          for name, what in fields.items())
 
     return check(node, 0)
 

@@ -24,7 +24,7 @@ import traceback
 
 from .confine import die_with_parent, load_libc, probe_confinement
 from .main import child_main, session_main
-from .wire import HDR, MAX_EXTRA_FRAMES, MAX_RESULT_BYTES, ParentGone, hung_up, pack, read_exact, unpack, whole_frames, write_all
+from .wire import HDR, MAX_EXTRA_FRAMES, MAX_RESULT_BYTES, ParentGone, hung_up, pack, read_exact, unpack, watching, whole_frames, write_all
 
 
 def serve(cfg: dict, in_fd: int, out_fd: int) -> None:
@@ -111,9 +111,7 @@ def handle(cfg: dict, request: dict, arrays: dict, in_fd: int, out_fd: int) -> b
     deadline = time.monotonic() + float(request.get("timeout", 10))
     buf = bytearray()
     timed_out = too_large = False
-    poller = select.poll()
-    poller.register(r, select.POLLIN)
-    poller.register(in_fd, 0)  # only its hang-up: the grader that asked is gone (killed on a batch's timeout)
+    poller = watching(r, in_fd)  # in_fd's hang-up: the grader that asked is gone (killed on a batch's timeout)
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
