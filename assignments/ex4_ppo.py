@@ -311,10 +311,12 @@ class PPOConfig:
     (use it, with ``callback``, to study what happens after solving)."""
     eval_episodes: int = 30
     """Episodes of the early-stopping evaluation."""
-    eval_every: int = 8
-    """Run the early-stopping evaluation every this many updates (8 x 128 = every 1,024
-    environment steps: a solved policy's 30 evaluation episodes cost as much wall time
-    as several updates, so checking after every short update would dominate the run)."""
+    eval_every: int = 4
+    """Run the early-stopping evaluation every this many updates (4 x 128 = every 512
+    environment steps). A failed check is cheap (it gives up at the first episode
+    below target_return), but a nearly solved policy's 30 evaluation episodes cost as
+    much as a few updates, so checking after every update would dominate the run;
+    every 4 stops sooner than every 8 at about the same cost."""
 
 
 def _mean_or_nan(xs: list[float]) -> float:
