@@ -24,7 +24,7 @@ from pathlib import Path
 from .exercises import BY_NAME, ORDER, POINTS
 from .options import GradingOptions
 from . import forkserver
-from .sandbox import KIT_ROOT, GraderError, start_fork_server, unreadable_for_others
+from .sandbox import KIT_ROOT, MALLOC_HUGE_PAGES, GraderError, start_fork_server, unreadable_for_others
 
 SUITES = Path(__file__).resolve().parent / "suites"
 TEMPLATE_ENV = "RLKIT_SUITE_TEMPLATE"  # a batch's suite template (an inherited socket): SuiteTemplate
@@ -39,6 +39,7 @@ def _suite_env() -> dict:
     env["PYTHONPATH"] = str(KIT_ROOT)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin (hypothesis' alone costs 2 s)
     env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault(*MALLOC_HUGE_PAGES)  # the suite server forks a run per exercise (see sandbox.py)
     env.pop("PYTHONSTARTUP", None)
     env.pop(TEMPLATE_ENV, None)  # the batch's template is for this runner alone, not its suite runs
     return env

@@ -41,6 +41,12 @@ UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
 # where sandbox folders go when set (a batch gives each submission's grader a folder of its own,
 # and removes it after that grader, even one killed on timeout that could not clean up)
 SANDBOX_ROOT_ENV = "RLKIT_SANDBOX_ROOT"
+# glibc's malloc asks the kernel for transparent huge pages (madvise; nothing changes where THP is
+# off or glibc is older than 2.35). After ``import torch`` a process holds about 150 MB of heap, and
+# each fork copies the page table that maps it and each exit tears it down: with 2 MB pages that
+# table is 512 times smaller. A fresh child costs 25 -> 17 ms of CPU. For zygotes, the fork server
+# and the suite servers (``runner``), which all fork for a living.
+MALLOC_HUGE_PAGES = ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
 
 
 class GraderError(RuntimeError):
@@ -632,6 +638,7 @@ def zygote_env(home: str, threads: int, device: str = "cpu") -> dict:
         "MKL_NUM_THREADS": str(threads),
         "PYTHONHASHSEED": "0",
         "LANG": "C.UTF-8",
+        MALLOC_HUGE_PAGES[0]: MALLOC_HUGE_PAGES[1],
     }
     if device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
