@@ -134,19 +134,21 @@ def assert_number(leaf: Leaf, expected: float, what: str, *, label: str = "the r
     raise CheckFailed(f"{what}(): {label} is {got:.6g}, expected {float(expected):.6g}")
 
 
-def _all_mistakes(mistakes: Iterable[Mistake]) -> list:
-    """The mistakes as a list. While answers are being recorded for the student kit, every
-    variant is computed now, whatever this submission's output: a variant computed only on a
-    mismatch would be missing when another submission needs it."""
-    mistakes = list(mistakes or ())
+def _all_mistakes(mistakes: Iterable[Mistake]) -> Iterable[Mistake]:
+    """The mistakes, still lazy: they are iterated (and their values computed) only on a mismatch.
+    While answers are being recorded for the student kit, every variant is computed now, whatever
+    this submission's output: a variant computed only on a mismatch would be missing when another
+    submission needs it."""
     from .oracle import recording
 
-    if recording():
-        for _, _, make in mistakes:
-            try:
-                make()
-            except Exception:
-                pass
+    if not recording():
+        return mistakes or ()
+    mistakes = list(mistakes or ())
+    for _, _, make in mistakes:
+        try:
+            make()
+        except Exception:
+            pass
     return mistakes
 
 

@@ -56,14 +56,59 @@ PLAIN_SGD_SOURCE = (Path(__file__).resolve().parent / "plain_sgd.py").read_text(
 """The text of ``autograder/plain_sgd.py``, for the suites' driver modules (they run in the sandbox)."""
 
 
-def named(messages: dict, variants) -> list:
-    """(key, message, value) for each variant the answers module computed (``variants`` is called
-    here: a variant that cannot be computed for these inputs names no mistake)."""
+def later(compute: Callable[[], Any]) -> Callable[[], Any]:
+    """``compute``, called once when its value is first asked for: a mistake's value is only needed
+    once an answer is wrong, and computing every known mistake for every correct answer cost a
+    graded submission about a CPU-second. While answers are being recorded for the student kit it
+    is called now instead, so that a later submission finds every value it may need recorded."""
+    from .oracle import recording
+
+    done: list = []
+
+    def value():
+        if not done:
+            done.append(compute())
+        return done[0]
+
+    if recording():
+        value()
+    return value
+
+
+class Named:
+    """(key, message, value) for each variant the answers module computes, in its order, computed
+    on the first iteration (see :func:`later`); iterate it as often as needed."""
+
+    def __init__(self, messages: dict, variants: Callable[[], dict]):
+        self.messages = messages
+        self.values = later(lambda: _variants_or_none(variants))
+
+    def __iter__(self):
+        return iter([(k, self.messages[k], lambda v=v: v) for k, v in self.values().items()])
+
+
+def _variants_or_none(variants: Callable[[], dict]) -> dict:
     try:
-        values = variants()
+        return variants()
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError):
-        return []
-    return [(k, messages[k], lambda v=v: v) for k, v in values.items()]
+        return {}  # a variant that cannot be computed for these inputs names no mistake
+
+
+def named(messages: dict, variants: Callable[[], dict]) -> Named:
+    """(key, message, value) for each variant ``variants()`` computes, lazily (see :class:`Named`)."""
+    return Named(messages, variants)
+
+
+class EachRead:
+    """``mistakes`` with each value passed through ``read`` (e.g. read at the submission's own
+    actions), still lazy and re-iterable."""
+
+    def __init__(self, mistakes: Iterable[Mistake], read: Callable[[Any], Any]):
+        self.mistakes, self.read = mistakes, read
+
+    def __iter__(self):
+        for key, msg, make in self.mistakes:
+            yield key, msg, (lambda make=make: self.read(make()))
 
 
 def to_case(call: Call, grad_weights: dict | None = None, seed: int | None = None) -> Case:
@@ -90,15 +135,19 @@ def compare(sub: Submission, dev: str, module: str, function: str, calls: list[C
             label = labels[k] if labels else "the result"
             leaf = checks.tensor_output(res, function, path, label)
             expected = walk(ref_out, path)
-            wrong = []
-            if mistakes is not None:
-                wrong = [(key, msg, (lambda f=f, p=path: walk(f(), p))) for key, msg, f in mistakes(call)]
+            wrong = _at_path(mistakes, call, path) if mistakes is not None else []
             checks.assert_tensor(leaf, expected, function, device=dev, label=label, dtype=dtype,
                                  rtol=rtol, atol=atol, mistakes=wrong, context=call.label)
         if check_inputs:
             originals = {f"arg{i}": a for i, a in enumerate(call.args) if isinstance(a, torch.Tensor)}
             originals.update({k: v for k, v in call.kwargs.items() if isinstance(v, torch.Tensor)})
             checks.assert_inputs_unchanged(res, originals, function)
+
+
+def _at_path(mistakes: Callable[[Call], Iterable[Mistake]], call: Call, path: str):
+    """The mistakes of ``call``, each read at one output ``path``; nothing is computed before the
+    first one is asked for (a generator's body runs on its first ``next``)."""
+    yield from EachRead(mistakes(call), lambda value: walk(value, path))
 
 
 def reference_gradients(reference, args: tuple, kwargs: dict, keys: list, weights: dict) -> dict:
@@ -136,9 +185,7 @@ def gradients(sub: Submission, dev: str, module: str, function: str, call: Call,
         expected = None if (g is None or not should) else checks.to_numpy(g)
         if should and expected is None:
             raise RuntimeError(f"reference gives no gradient for {label}")
-        wrong = []
-        if mistakes is not None:
-            wrong = list(mistakes(key))
+        wrong = mistakes(key) if mistakes is not None else []  # lazy: see later()
         checks.assert_grad(res, path, expected, function, label, rtol=rtol, atol=atol, mistakes=wrong)
 
 
