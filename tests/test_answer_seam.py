@@ -165,3 +165,27 @@ def test_an_answer_memorised_from_the_student_kit_fails_the_official_run(tmp_pat
     assert returns_points(official) == 0
     honest = grade(ROOT / "solutions", ["ex1_values"], jobs=1, course_seed="spring-2027")
     assert honest["total"] == honest["max_total"]
+
+
+@pytest.mark.parametrize("oracle_mode", ["live", "record"])
+def test_known_mistakes_are_computed_for_a_wrong_answer_only_except_while_recording(monkeypatch, oracle_mode):
+    """A correct answer never needs a mistake's value, so grading it computes none; while answers are
+    recorded for the student kit every one is computed at once, or a later wrong answer would find
+    its variant missing from the recording."""
+    from autograder import checks
+    from autograder.harness import EachRead, named
+
+    monkeypatch.setenv("RLKIT_ORACLE", oracle_mode)
+    calls = []
+
+    def variants():
+        calls.append(1)
+        return {"off_by_one": np.array([2.0])}
+
+    mistakes = named({"off_by_one": "you are off by one"}, variants)
+    read = EachRead(mistakes, lambda v: v * 10)
+    checks._all_mistakes(read)  # what every check does with its mistakes before comparing
+    assert calls == ([1] if oracle_mode == "record" else [])
+    assert [(k, m, f()) for k, m, f in read] == [("off_by_one", "you are off by one", np.array([20.0]))]
+    assert [k for k, _, _ in mistakes] == ["off_by_one"]  # iterated again: the same values, computed once
+    assert calls == [1]
