@@ -336,7 +336,7 @@ class SandboxedOps:
 
 
 RLHF_SEED = 0
-RLHF_UPDATES = 30
+RLHF_UPDATES = 20  # with the toy's actor step (rlhf_pipeline.FAST_CONFIG); make seeds shows the margin
 # pi_ref and the reward model of the run seeded RLHF_SEED (stages 2-3: the kit's code, no student
 # function), written by `make record`: PPO starts from them instead of training both in every grade
 RLHF_STAGES = Path(__file__).resolve().parent.parent / "recorded" / "stages" / "rlhf.npz"
