@@ -301,6 +301,29 @@ def test_toy_rlhf_runs_in_threads_give_the_numbers_they_give_in_turn():
     assert in_turn[0.2]["kl_curve"] != in_turn[0.0]["kl_curve"]  # (two different runs)
 
 
+def test_the_toy_rlhf_check_fails_rewards_that_ignore_beta():
+    """ex5's learning check (the suite's own budget and verdict) tells the reference apart from an
+    rlhf_rewards without the KL penalty, whose penalised run then drifts as far as the free one."""
+    from types import SimpleNamespace
+
+    from autograder.suites import test_ex5_rlhf as suite
+    from demos import rlhf_pipeline as rp
+
+    stages = rp.load_stages(suite.RLHF_STAGES, rp.RLHFConfig(), torch.device("cpu"))
+    good = rp.default_ops("solutions")
+    no_beta = SimpleNamespace(**{n: getattr(good, n) for n in ("preference_loss", "kl_penalty", "token_advantages",
+                                                                 "ppo_policy_loss")},
+                              rlhf_rewards=lambda s, lp, rl, m, beta: good.rlhf_rewards(s, lp, rl, m, 0.0))
+
+    def verdict(ops):
+        kl_run, free = (rp.run_toy_rlhf(beta, seed=suite.RLHF_SEED, updates=suite.RLHF_UPDATES, device="cpu",
+                                        ops=ops, stages=dict(stages)) for beta in (suite.RLHF_BETA, 0.0))
+        return suite.rlhf_verdict(kl_run, free)
+
+    assert verdict(good) is None
+    assert "the penalty is not holding the policy near the reference" in verdict(no_beta)
+
+
 def test_grade_bench_interleaves_the_baselines_runs_with_this_kits(monkeypatch, tmp_path):
     """--baseline: every measurement alternates between the two kits, so both see the same minutes."""
     from scripts import grade_bench
