@@ -107,6 +107,7 @@ class UidLease:
                 os.close(fd)
                 continue
             self.uid, self.fd, self.path = uid, fd, path
+            _remove_stale_locks(path)
             return
         raise GraderError("no free sandbox user id")
 
@@ -118,6 +119,41 @@ class UidLease:
                 pass
             os.close(self.fd)
             self.fd = None
+
+
+STALE_LOCKS_LOOKED_AT, STALE_LOCKS_REMOVED = 16, 4  # per new lease: cheap, and drains a backlog
+
+
+def _remove_stale_locks(own: Path) -> None:
+    """Remove a few lock files that nobody holds. A grader killed with SIGKILL cannot release its
+    ids, so their files stay (the kernel drops the locks, not the files); each new lease removes up
+    to ``STALE_LOCKS_REMOVED`` of them. Safe against a grader that opened such a file just before:
+    it locks either while this one holds the lock (it fails and draws again) or after the file is
+    gone (its inode check in ``UidLease`` fails, and it draws again)."""
+    try:
+        entries = os.scandir(UID_LOCKS)
+    except OSError:
+        return
+    removed = 0
+    with entries:
+        for looked, entry in enumerate(entries):
+            if looked >= STALE_LOCKS_LOOKED_AT or removed >= STALE_LOCKS_REMOVED:
+                break
+            if entry.name == own.name:
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live sandbox's id
+                if os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
 
 # ---------------------------------------------------------------- frame checks

@@ -509,6 +509,33 @@ def test_a_sandbox_user_id_is_leased_alone_and_its_lock_file_goes_with_it(monkey
     assert not (sandbox.UID_LOCKS / str(second.uid)).exists()
 
 
+def test_a_new_lease_removes_lock_files_that_killed_graders_left_behind(monkeypatch, tmp_path):
+    """A grader killed with SIGKILL leaves its lock files (9,585 here after a few weeks of tests): each
+    new lease removes a few that nobody holds, and never one a live sandbox holds."""
+    import fcntl
+
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    monkeypatch.setattr(sandbox, "UID_LOCKS", locks)
+    stale = [locks / str(sandbox.UID_BASE + i) for i in (1, 2)]
+    for path in stale:
+        path.touch()
+    held = locks / str(sandbox.UID_BASE + 3)
+    holder = os.open(held, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another grader's live sandbox
+    monkeypatch.setattr(sandbox.random, "randrange", lambda n: 9)
+    lease = sandbox.UidLease()
+    try:
+        assert lease.uid == sandbox.UID_BASE + 9
+        assert [p.exists() for p in stale] == [False, False]
+        assert held.exists()
+        assert (locks / str(lease.uid)).exists()
+    finally:
+        lease.release()
+        os.close(holder)
+    assert sorted(p.name for p in locks.iterdir()) == [held.name]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_sandbox_trains_with_the_kits_adam_without_importing_torch_dynamo(use_server, tmp_path, mode):
     """The fork server no longer warms torch._dynamo (1.3 CPU-seconds per grade): nothing the kit
