@@ -353,7 +353,7 @@ def test_loss_no_gradient_old_or_advantages(sub, dev):
 # the second seed gets a chance (an honest implementation that consumes randomness differently from
 # the reference is then not failed by one unlucky run; a broken one fails both).
 LEARN_SEEDS = (2026, 4049)
-LEARN_STEPS = 50_000
+LEARN_STEPS = 40_000  # a ceiling (training stops once solved); make seeds: the same margin as 50k
 LEARN_EVAL_SEED = 313_370
 LEARN_EVAL_EPISODES = 20
 LEARN_THRESHOLD = 475.0
@@ -398,7 +398,7 @@ def _training_starts_first(request, sub, dev):
 @pytest.mark.points(5.5)
 @pytest.mark.learning
 def test_train_ppo_solves_cartpole(sub, dev):
-    """solves CartPole-v1: the greedy policy averages >= 475 on new episodes within 50k environment steps"""
+    """solves CartPole-v1: the greedy policy averages >= 475 on new episodes within 40k environment steps"""
     means = []
     for seed in LEARN_SEEDS:
         (res,) = results(sub, "learn" if seed == LEARN_SEEDS[0] else f"learn {seed}", M, "train_ppo",
