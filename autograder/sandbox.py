@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -87,68 +88,89 @@ def namespace_prefix(network: bool) -> list[str]:
     return list(_NS_CACHE[key])
 
 
+def _lock_dir() -> int:
+    """A descriptor of ``UID_LOCKS``, created if missing, checked on the opened directory itself: a
+    real directory (a link in its place is refused, not followed), owned by this user, writable by
+    no one else. Every lock file is then opened, checked and removed relative to it, so no other
+    local user can point the grader's lock files, or their removal, somewhere else."""
+    try:
+        os.mkdir(UID_LOCKS, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(UID_LOCKS, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise GraderError(f"refusing to grade: {UID_LOCKS} is not a directory ({exc.strerror})") from None
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        os.close(fd)
+        raise GraderError(f"refusing to grade: {UID_LOCKS} must be a directory of this user that no one else "
+                          f"can use (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o}); remove it")
+    return fd
+
+
 class UidLease:
     """A user id no other live sandbox on this machine holds (a lock file per id, held while alive,
     removed on release)."""
 
     def __init__(self):
-        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        self.dir = _lock_dir()
         for _ in range(64):
             uid = UID_BASE + random.randrange(UID_COUNT)
-            path = UID_LOCKS / str(uid)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            name = str(uid)
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 # the file may have been removed by its last holder between our open and our lock:
                 # then the lock is on a file nobody else will look at, and counts for nothing
-                if os.stat(path, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
+                if os.stat(name, dir_fd=self.dir, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
                     raise OSError("lock file replaced")
             except OSError:
                 os.close(fd)
                 continue
-            self.uid, self.fd, self.path = uid, fd, path
-            _remove_stale_locks(path)
+            self.uid, self.fd, self.name = uid, fd, name
+            _remove_stale_locks(self.dir, name)
             return
+        os.close(self.dir)
         raise GraderError("no free sandbox user id")
 
     def release(self) -> None:
         if self.fd is not None:
             try:
-                os.unlink(self.path)  # while still locked: the next holder creates a new file
+                os.unlink(self.name, dir_fd=self.dir)  # while still locked: the next holder creates a new file
             except OSError:
                 pass
             os.close(self.fd)
+            os.close(self.dir)
             self.fd = None
 
 
 STALE_LOCKS_LOOKED_AT, STALE_LOCKS_REMOVED = 16, 4  # per new lease: cheap, and drains a backlog
 
 
-def _remove_stale_locks(own: Path) -> None:
+def _remove_stale_locks(dir_fd: int, own: str) -> None:
     """Remove a few lock files that nobody holds. A grader killed with SIGKILL cannot release its
     ids, so their files stay (the kernel drops the locks, not the files); each new lease removes up
     to ``STALE_LOCKS_REMOVED`` of them. Safe against a grader that opened such a file just before:
     it locks either while this one holds the lock (it fails and draws again) or after the file is
     gone (its inode check in ``UidLease`` fails, and it draws again)."""
-    try:
-        entries = os.scandir(UID_LOCKS)
-    except OSError:
-        return
     removed = 0
-    with entries:
+    with os.scandir(dir_fd) as entries:
         for looked, entry in enumerate(entries):
             if looked >= STALE_LOCKS_LOOKED_AT or removed >= STALE_LOCKS_REMOVED:
                 break
-            if entry.name == own.name:
+            if entry.name == own:
                 continue
             try:
-                fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(entry.name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
             except OSError:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live sandbox's id
-                if os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
-                    os.unlink(entry.path)
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and \
+                        os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=False).st_ino == st.st_ino:
+                    os.unlink(entry.name, dir_fd=dir_fd)
                     removed += 1
             except OSError:
                 pass

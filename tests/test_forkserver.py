@@ -536,6 +536,34 @@ def test_a_new_lease_removes_lock_files_that_killed_graders_left_behind(monkeypa
     assert sorted(p.name for p in locks.iterdir()) == [held.name]
 
 
+def test_a_lock_folder_someone_else_could_change_is_refused_not_used(monkeypatch, tmp_path):
+    """Attack: another local user puts a link at the lock folder's place in /tmp (it points at a
+    folder of root's), or a folder anyone can write. Before, the grader followed the link: it
+    created its lock files there and, since f56753d, removed that folder's unlocked files."""
+    import fcntl  # noqa: F401 (the lease's)
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    precious = victim / str(sandbox.UID_BASE + 1)
+    precious.write_text("root's file")
+    link = tmp_path / "locks"
+    link.symlink_to(victim)
+    monkeypatch.setattr(sandbox, "UID_LOCKS", link)
+    monkeypatch.setattr(sandbox.random, "randrange", lambda n: 9)
+    with pytest.raises(sandbox.GraderError, match="refusing to grade: .* is not a directory"):
+        sandbox.UidLease()
+    assert precious.read_text() == "root's file"
+    assert sorted(p.name for p in victim.iterdir()) == [precious.name]
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could remove or swap the lock files in it
+    monkeypatch.setattr(sandbox, "UID_LOCKS", shared)
+    with pytest.raises(sandbox.GraderError, match="that no one else can use"):
+        sandbox.UidLease()
+    assert list(shared.iterdir()) == []
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_sandbox_trains_with_the_kits_adam_without_importing_torch_dynamo(use_server, tmp_path, mode):
     """The fork server no longer warms torch._dynamo (1.3 CPU-seconds per grade): nothing the kit
