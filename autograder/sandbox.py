@@ -109,6 +109,25 @@ def _lock_dir() -> int:
     return fd
 
 
+def _locked(name: str, dir_fd: int, create: bool) -> int | None:
+    """The lock file ``name`` in the lock folder, opened and locked by this process, or None when
+    another one holds it. It may have been removed by its last holder between our open and our lock:
+    then the lock is on a file nobody else will look at, counts for nothing, and None it is too."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 class UidLease:
     """A user id no other live sandbox on this machine holds (a lock file per id, held while alive,
     removed on release)."""
@@ -117,20 +136,11 @@ class UidLease:
         self.dir = _lock_dir()
         for _ in range(64):
             uid = UID_BASE + random.randrange(UID_COUNT)
-            name = str(uid)
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                # the file may have been removed by its last holder between our open and our lock:
-                # then the lock is on a file nobody else will look at, and counts for nothing
-                if os.stat(name, dir_fd=self.dir, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
-                    raise OSError("lock file replaced")
-            except OSError:
-                os.close(fd)
-                continue
-            self.uid, self.fd, self.name = uid, fd, name
-            _remove_stale_locks(self.dir, name)
-            return
+            fd = _locked(str(uid), self.dir, create=True)
+            if fd is not None:
+                self.uid, self.fd, self.name = uid, fd, str(uid)
+                _remove_stale_locks(self.dir, self.name)
+                return
         os.close(self.dir)
         raise GraderError("no free sandbox user id")
 
@@ -153,29 +163,24 @@ def _remove_stale_locks(dir_fd: int, own: str) -> None:
     ids, so their files stay (the kernel drops the locks, not the files); each new lease removes up
     to ``STALE_LOCKS_REMOVED`` of them. Safe against a grader that opened such a file just before:
     it locks either while this one holds the lock (it fails and draws again) or after the file is
-    gone (its inode check in ``UidLease`` fails, and it draws again)."""
+    gone (its inode check in ``_locked`` fails, and it draws again). Never fails the lease."""
     removed = 0
-    with os.scandir(dir_fd) as entries:
-        for looked, entry in enumerate(entries):
-            if looked >= STALE_LOCKS_LOOKED_AT or removed >= STALE_LOCKS_REMOVED:
-                break
-            if entry.name == own:
-                continue
-            try:
-                fd = os.open(entry.name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live sandbox's id
-                st = os.fstat(fd)
-                if stat.S_ISREG(st.st_mode) and \
-                        os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=False).st_ino == st.st_ino:
-                    os.unlink(entry.name, dir_fd=dir_fd)
-                    removed += 1
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+    try:
+        with os.scandir(dir_fd) as entries:
+            for looked, entry in enumerate(entries):
+                if looked >= STALE_LOCKS_LOOKED_AT or removed >= STALE_LOCKS_REMOVED:
+                    break
+                fd = None if entry.name == own else _locked(entry.name, dir_fd, create=False)
+                if fd is None:  # ours, or a live sandbox's
+                    continue
+                try:
+                    if stat.S_ISREG(os.fstat(fd).st_mode):
+                        os.unlink(entry.name, dir_fd=dir_fd)
+                        removed += 1
+                finally:
+                    os.close(fd)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------- frame checks

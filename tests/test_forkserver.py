@@ -540,8 +540,6 @@ def test_a_lock_folder_someone_else_could_change_is_refused_not_used(monkeypatch
     """Attack: another local user puts a link at the lock folder's place in /tmp (it points at a
     folder of root's), or a folder anyone can write. Before, the grader followed the link: it
     created its lock files there and, since f56753d, removed that folder's unlocked files."""
-    import fcntl  # noqa: F401 (the lease's)
-
     victim = tmp_path / "victim"
     victim.mkdir()
     precious = victim / str(sandbox.UID_BASE + 1)
