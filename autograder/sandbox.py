@@ -38,7 +38,9 @@ MAX_FRAME_BYTES = wire.MAX_RESULT_BYTES + (16 << 20)
 MAX_NODES = 50_000  # nodes in one result tree
 # strict mode: each live sandbox runs as a user of its own, taken from this range
 UID_BASE, UID_COUNT = 1_200_000_000, 1 << 20
-UID_LOCKS = Path(tempfile.gettempdir()) / "rlkit-uid-locks"
+# one lock folder per machine, not per TMPDIR: two root graders with different temporary folders
+# (a per-job TMPDIR, PrivateTmp) must still see each other's leases; /run is local, root's, emptied at boot
+UID_LOCKS = Path("/run/rlkit-uid-locks")
 # where sandbox folders go when set (a batch gives each submission's grader a folder of its own,
 # and removes it after that grader, even one killed on timeout that could not clean up)
 SANDBOX_ROOT_ENV = "RLKIT_SANDBOX_ROOT"
@@ -97,6 +99,9 @@ def _lock_dir() -> int:
         os.mkdir(UID_LOCKS, 0o700)
     except FileExistsError:
         pass
+    except OSError as exc:
+        raise GraderError(f"strict sandbox: cannot create the sandbox-user lock folder {UID_LOCKS} "
+                          f"({exc.strerror})") from None
     try:
         fd = os.open(UID_LOCKS, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:

@@ -495,6 +495,8 @@ def test_a_learning_run_goes_on_in_a_second_sandbox_beside_the_checks(use_server
 def test_a_sandbox_user_id_is_leased_alone_and_its_lock_file_goes_with_it(monkeypatch):
     """Two live sandboxes never share a user id, and a released id leaves no lock file behind
     (a red team counted 9,342 of them)."""
+    if os.geteuid() != 0:
+        pytest.skip("only a root grader leases user ids (its lock folder is root's, in /run)")
     draws = iter([7, 7, 8])
     monkeypatch.setattr(sandbox.random, "randrange", lambda n: next(draws))
     first = sandbox.UidLease()
@@ -560,6 +562,48 @@ def test_a_lock_folder_someone_else_could_change_is_refused_not_used(monkeypatch
     with pytest.raises(sandbox.GraderError, match="that no one else can use"):
         sandbox.UidLease()
     assert list(shared.iterdir()) == []
+
+
+def test_two_graders_with_different_temporary_folders_never_share_a_user_id(tmp_path):
+    """Attack (a red team's): the lock folder used to be in each process's TMPDIR, so two root graders
+    with different temporary folders (a per-job TMPDIR, systemd's PrivateTmp) locked in two folders
+    and could lease the same user id at once. Here only one id exists: the second must be refused."""
+    import subprocess
+    import sys
+    import textwrap
+
+    if os.geteuid() != 0:
+        pytest.skip("only a root grader leases user ids")
+    code = textwrap.dedent("""
+        import sys
+        from autograder import sandbox
+        sandbox.UID_BASE, sandbox.UID_COUNT = int(sys.argv[1]), 1
+        try:
+            lease = sandbox.UidLease()
+        except sandbox.GraderError:
+            print("refused", flush=True)
+            sys.exit(0)
+        print("leased", flush=True)
+        sys.stdin.read()  # held until the test closes stdin
+        lease.release()
+    """)
+    root = Path(sandbox.__file__).resolve().parent.parent
+    base = str(sandbox.UID_BASE + sandbox.UID_COUNT + os.getpid())  # outside the range real graders draw from
+    procs, said = [], []
+    try:
+        for name in ("a", "b"):
+            tmp = tmp_path / name
+            tmp.mkdir()
+            proc = subprocess.Popen([sys.executable, "-c", code, base], cwd=root, text=True,
+                                    env={**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(root)},
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            procs.append(proc)
+            said.append(proc.stdout.readline().strip())
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+    assert said == ["leased", "refused"]
 
 
 @pytest.mark.parametrize("mode", MODES)
